@@ -1,0 +1,1 @@
+"""correction: see DESIGN.md §1 (filled in by later issues)."""

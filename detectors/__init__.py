@@ -1,0 +1,1 @@
+"""detectors: see DESIGN.md §1 (filled in by later issues)."""

@@ -1,0 +1,4 @@
+import sys
+from halluc.cli import main
+
+sys.exit(main())

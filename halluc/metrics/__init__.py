@@ -1,0 +1,1 @@
+"""Metrics: CHAIR and POPE (and, for the controlled world, attribute/relation/count errors)."""

@@ -1,0 +1,297 @@
+"""JSONL records: tolerant reading, resumable appending, atomic final files, run manifests.
+
+Every stage of halluc reads JSONL and only adds fields (DESIGN.md §2). This module is the one
+place that touches those files.
+
+    report = ReadReport()
+    for item in read_records("captions.jsonl", need_text=True, report=report):
+        print(item.id, item.text)          # aliases resolved: caption/answer, question_id/image_id
+    print(report.summary())                # "500 read, 2 skipped (...)"
+
+    with ResumableWriter("out.jsonl") as w:   # appends, flushes per record, skips ids already there
+        for item in items:
+            if item.id not in w.done:
+                w.write({...})
+
+A bad line (malformed JSON, non-UTF-8 bytes, a missing or mistyped field, a duplicate id) is
+reported as ``file:line: field: message`` and skipped; the others are still read. With
+``strict=True`` the first bad line raises :class:`BadInput` (the CLI exits with code 2).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+# Field aliases used by public tools, in order of preference.
+TEXT_KEYS = ("text", "caption", "answer")
+ID_KEYS = ("id", "question_id", "image_id")
+
+
+class BadInput(Exception):
+    """A bad input line under --strict, or an input that cannot be read at all."""
+
+
+@dataclass
+class BadLine:
+    path: str
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass
+class ReadReport:
+    """What a read saw: good records and every bad line, for the run summary."""
+    n_good: int = 0
+    bad: list[BadLine] = field(default_factory=list)
+    echo: bool = True  # print each bad line to stderr as it is found
+
+    def add(self, bad: BadLine) -> None:
+        self.bad.append(bad)
+        if self.echo:
+            print(f"error: {bad}", file=sys.stderr)
+
+    def summary(self) -> str:
+        return f"{self.n_good} read, {len(self.bad)} skipped"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One good input record. ``rec`` is the record as read; ``id`` is always a string."""
+    id: str
+    rec: dict
+    line: int
+    text: str | None = None
+
+
+def _pick(rec: dict, override: str | None, keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    if override:
+        return override, rec.get(override)
+    for k in keys:
+        if k in rec:
+            return k, rec[k]
+    return None, None
+
+
+def read_records(path: str | os.PathLike, *, need_text: bool = False, need_id: bool = True,
+                 text_key: str | None = None, id_key: str | None = None,
+                 required: dict[str, type | tuple[type, ...]] | None = None,
+                 strict: bool = False, report: ReadReport | None = None) -> Iterator[Item]:
+    """Yield the good records of a JSONL file; report and skip the bad ones.
+
+    ``required`` maps further field names to the types they must have. Ids are compared as
+    strings, so ``1`` and ``"1"`` are duplicates.
+    """
+    report = report if report is not None else ReadReport()
+    path = Path(path)
+
+    def bad(line: int, fld: str | None, msg: str) -> None:
+        b = BadLine(str(path), line, fld, msg)
+        if strict:
+            raise BadInput(str(b))
+        report.add(b)
+
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise BadInput(f"{path}: cannot open: {e.strerror or e}") from None
+    seen: set[str] = set()
+    n_lines = 0
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            n_lines += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad(lineno, None, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+                continue
+            if not line.strip():
+                continue  # blank lines are not records
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                bad(lineno, None, f"malformed JSON: {e.msg} at column {e.colno}")
+                continue
+            if not isinstance(rec, dict):
+                bad(lineno, None, f"expected a JSON object, got {type(rec).__name__}")
+                continue
+            rid = None
+            if need_id:
+                k, v = _pick(rec, id_key, ID_KEYS)
+                if k is None or v is None:
+                    bad(lineno, id_key or "id", f"missing (looked for {id_key or ', '.join(ID_KEYS)})")
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (str, int)):
+                    bad(lineno, k, f"expected a string or integer id, got {type(v).__name__}")
+                    continue
+                rid = str(v)
+                if rid in seen:
+                    bad(lineno, k, f"duplicate id {rid!r}")
+                    continue
+            text = None
+            if need_text:
+                k, v = _pick(rec, text_key, TEXT_KEYS)
+                if k is None or v is None:
+                    bad(lineno, text_key or "text", f"missing (looked for {text_key or ', '.join(TEXT_KEYS)})")
+                    continue
+                if not isinstance(v, str):
+                    bad(lineno, k, f"expected a string, got {type(v).__name__}")
+                    continue
+                text = v
+            problem = None
+            for fld, typ in (required or {}).items():
+                if fld not in rec:
+                    problem = (fld, "missing")
+                elif isinstance(rec[fld], bool) or not isinstance(rec[fld], typ):
+                    names = "/".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
+                    problem = (fld, f"expected {names}, got {type(rec[fld]).__name__}")
+                if problem:
+                    break
+            if problem:
+                bad(lineno, *problem)
+                continue
+            if rid is not None:
+                seen.add(rid)
+            report.n_good += 1
+            yield Item(rid if rid is not None else str(lineno), rec, lineno, text)
+    if n_lines == 0:
+        bad(0, None, "file is empty (no records)")
+
+
+# ---------------------------------------------------------------- writing
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a whole file so that readers see either the old or the new content, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+class ResumableWriter:
+    """Append-only JSONL output that survives interruption.
+
+    Each record is written as one line and flushed, so a killed run loses at most the line being
+    written. On open, ids already present are collected in ``done`` (a rerun skips them) and a torn
+    last line is cut off. ``overwrite=True`` starts from an empty file.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, id_key: str = "id"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.id_key = id_key
+        self.done: set[str] = set()
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            self._scan()
+        self._fh = open(self.path, "ab")
+
+    def _scan(self) -> None:
+        good_end = 0
+        with open(self.path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break  # torn tail of an interrupted write
+                try:
+                    rec = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    break
+                good_end += len(raw)
+                if isinstance(rec, dict) and rec.get(self.id_key) is not None:
+                    self.done.add(str(rec[self.id_key]))
+        if good_end != self.path.stat().st_size:
+            with open(self.path, "r+b") as f:
+                f.truncate(good_end)
+
+    def write(self, rec: dict) -> None:
+        self._fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._fh.flush()
+        if rec.get(self.id_key) is not None:
+            self.done.add(str(rec[self.id_key]))
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "ResumableWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- provenance
+
+_VERSIONED = ("halluc", "torch", "transformers", "spacy", "numpy", "ultralytics", "peft", "trl")
+
+
+def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
+    """Installed versions, read from metadata (importing torch just to ask would cost seconds)."""
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_hash() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if r.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return r.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_manifest(out_dir: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
+                   argv: list[str] | None = None, extra: dict | None = None) -> Path:
+    """Write ``run.json``: what ran, with which configuration, code and package versions."""
+    man = {
+        "command": command,
+        "config": config,
+        "seed": seed,
+        "argv": list(sys.argv if argv is None else argv),
+        "git": git_hash(),
+        "versions": package_versions(),
+        "host": platform.node(),
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    path = Path(out_dir) / "run.json"
+    atomic_write_json(path, man)
+    return path
