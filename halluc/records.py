@@ -121,9 +121,9 @@ def read_records(path: str | os.PathLike, *, need_text: bool = False, need_id: b
             if not line.strip():
                 continue  # blank lines are not records
             try:
-                rec = json.loads(line)
+                rec = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as e:
-                bad(lineno, None, f"malformed JSON: {e.msg} at column {e.colno}")
+                bad(lineno, None, f"malformed JSON: {e.msg} at column {e.pos + 1}")
                 continue
             if not isinstance(rec, dict):
                 bad(lineno, None, f"expected a JSON object, got {type(rec).__name__}")

@@ -134,6 +134,7 @@ class Chair:
         self.vocab = vocab or Vocabulary.coco()
         self.variant = variant
         self._normalise = _normaliser(variant)
+        self._firsts = {c.split(" ")[0] for c in self.vocab.compounds}
 
     def caption_words(self, captions: list[str]) -> list[CaptionWords]:
         from halluc.text.tokenize import word_tokenize
@@ -141,15 +142,16 @@ class Chair:
         return [self._match(toks) for toks in token_lists]
 
     def _match(self, tokens: list[str]) -> CaptionWords:
-        compounds, canonical = self.vocab.compounds, self.vocab.canonical
-        merged, i = [], 0
-        while i < len(tokens):
-            pair = " ".join(tokens[i:i + 2])
-            if pair in compounds:
+        compounds, canonical, firsts = self.vocab.compounds, self.vocab.canonical, self._firsts
+        merged, i, n = [], 0, len(tokens)
+        while i < n:
+            t = tokens[i]
+            # Only a token that can start a compound is worth joining with its neighbour.
+            if t in firsts and i + 1 < n and (pair := f"{t} {tokens[i + 1]}") in compounds:
                 merged.append(compounds[pair])
                 i += 2
             else:
-                merged.append(tokens[i])
+                merged.append(t)
                 i += 1
         # "the seat of the toilet" must not count as a chair.
         drop_seat = "toilet" in merged and "seat" in merged
