@@ -60,6 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="answer parser; results always name it (default %(default)s)")
     _add_io(po)
 
+    wo = evs.add_parser("world", help="controlled-world metrics: object CHAIR, partner rate, attribute/relation/count errors",
+                        description="Score captions of controlled-world scenes against their exact ground truth. "
+                                    "Records need an image_id (the world's integer ids) and a text.")
+    wo.add_argument("file", type=Path, help="captions JSONL")
+    wo.add_argument("--world", type=Path, help="world split folder(s) holding scenes.jsonl (default: found from "
+                    "the records' image paths, else the builtin splits)", action="append")
+    _add_io(wo)
+
+    w = sub.add_parser("world", help="the controlled world: generate splits, train the builtin VLM",
+                       description="Procedurally drawn scenes with exact ground truth (DESIGN.md §7).")
+    ws = w.add_subparsers(dest="world_cmd", metavar="ACTION", required=True)
+    g = ws.add_parser("generate", help="write a split: images, scenes.jsonl, COCO files, synonyms, POPE questions")
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--split", default="test", choices=["train", "test", "bias", "control", "bias-hard", "pope", "all"])
+    g.add_argument("--n", type=int, default=300, help="scenes per split (default %(default)s)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--hidden-partner", type=float, default=0.25,
+                   help="train split: P(a co-occurrence partner is hidden but still named) (default %(default)s)")
+    g.add_argument("--pair", action="append", metavar="TRIGGER:PARTNER",
+                   help="planted co-occurrence (repeatable; default star:moon and cross:ring)")
+    g.add_argument("--pair-prob", type=float, default=0.9, help="P(partner | trigger) (default %(default)s)")
+    g.add_argument("--size-scale", type=float, default=1.0, help="difficulty: object size factor")
+    g.add_argument("--contrast", type=float, default=1.0, help="difficulty: colour contrast to the background (0..1)")
+    g.add_argument("--noise", type=float, default=0.0, help="difficulty: pixel noise std (0..255)")
+    t = ws.add_parser("train", help="train the builtin world VLM on the CPU (staged recipe, ~20 min)")
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quick", action="store_true", help="a few steps on a few scenes (a smoke test)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a TrainConfig field, e.g. --set lm_steps=3000")
+
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
 
@@ -154,6 +185,95 @@ def cmd_eval_pope(args) -> int:
     return 0
 
 
+def _find_world(args, items) -> dict:
+    from halluc.world.metrics import load_scenes
+    dirs = list(args.world or [])
+    if not dirs:
+        for it in items:
+            img = it.rec.get("image")
+            if img and Path(img).parent.name == "images" and (Path(img).parent.parent / "scenes.jsonl").exists():
+                dirs.append(Path(img).parent.parent)
+        dirs = list(dict.fromkeys(dirs))
+    if not dirs:
+        from halluc.world.builtin import DATASETS, split_dir
+        from halluc.world.generate import SPLITS
+        splits = {int(it.rec.get("image_id", 0)) // 100000 for it in items if str(it.rec.get("image_id", "")).isdigit()}
+        names = {v[0]: k for k, v in DATASETS.items()}
+        dirs = [split_dir(names[SPLITS[i]]) for i in sorted(splits) if i < len(SPLITS) and SPLITS[i] in names]
+    scenes = {}
+    for d in dirs:
+        scenes.update(load_scenes(d))
+    return scenes
+
+
+def cmd_eval_world(args) -> int:
+    from halluc.records import BadLine, ReadReport, atomic_write_json, atomic_write_jsonl, read_records, write_manifest
+    from halluc.world.metrics import score_world
+    report = ReadReport()
+    items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key,
+                              required={"image_id": (int, str)}, strict=args.strict, report=report))
+    scenes = _find_world(args, items)
+    rows = []
+    for it in items:
+        if str(it.rec["image_id"]) not in scenes:
+            b = BadLine(str(args.file), it.line, "image_id", f"scene {it.rec['image_id']!r} not found in the world splits")
+            if args.strict:
+                print(f"error: {b}", file=sys.stderr)
+                return 2
+            report.add(b)
+            continue
+        rows.append((it.id, it.rec["image_id"], it.text))
+    if not rows:
+        print(f"error: {args.file}: no record could be scored ({report.summary()})", file=sys.stderr)
+        return 2
+    res = score_world(rows, scenes)
+    out = _out_dir(args, "world")
+    totals = {**res.totals, "input": str(args.file), "n_skipped": len(report.bad)}
+    atomic_write_jsonl(out / "scores.jsonl", res.per_caption)
+    atomic_write_json(out / "results.json", totals)
+    write_manifest(out, command="eval world", config={k: str(v) if isinstance(v, Path) else v
+                                                      for k, v in vars(args).items() if k != "func"})
+    cols = {"CHAIR_s": "chair_s", "CHAIR_i": "chair_i", "Recall": "recall", "Partner": "partner_rate",
+            "Partner(ctl)": "partner_rate_control", "AttrErr": "attribute_error", "RelErr": "relation_error",
+            "CountErr": "count_error"}
+    print_table(f"world metrics on {args.file}: {len(rows)} captions, {len(report.bad)} skipped",
+                {k: totals[v] for k, v in cols.items()}, list(cols))
+    print(f"wrote {out}/results.json, scores.jsonl")
+    return 0
+
+
+def cmd_world(args) -> int:
+    if args.world_cmd == "generate":
+        from dataclasses import replace
+        from halluc.world.generate import SPLITS, generate
+        from halluc.world.scene import CLASSES, WorldConfig
+        pairs = tuple(tuple(p.split(":")) for p in args.pair) if args.pair else WorldConfig().pairs
+        for p in pairs:
+            if len(p) != 2 or not all(c in CLASSES for c in p):
+                raise ValueError(f"--pair {':'.join(p)}: want TRIGGER:PARTNER with classes from {', '.join(CLASSES)}")
+        base = replace(WorldConfig(), pairs=pairs, pair_prob=args.pair_prob, size_scale=args.size_scale,
+                       contrast=args.contrast, noise=args.noise)
+        splits = SPLITS if args.split == "all" else [args.split]
+        for sp in splits:
+            out = args.out / sp if args.split == "all" else args.out
+            generate(out, sp, args.n, args.seed, base, args.hidden_partner, progress=True)
+            print(f"wrote {out}")
+        return 0
+    from dataclasses import fields
+    from halluc.world.train import TrainConfig, train
+    kw = {"seed": args.seed}
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in types:
+            raise ValueError(f"--set {k}: unknown; valid: {', '.join(types)}")
+        kw[k] = float(v) if types[k] in ("float", float) else int(v)
+    if args.quick:
+        kw.update(n_scenes=200, tower_steps=20, lm_steps=20, warmup=5, log_every=5)
+    train(args.out, TrainConfig(**kw))
+    return 0
+
+
 def cmd_ls(args) -> int:
     from halluc.registry import REGISTRY
     for kind, table in REGISTRY.items():
@@ -166,7 +286,8 @@ def cmd_ls(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from halluc.records import BadInput
-    handler = {"ls": cmd_ls}.get(args.command) or {"chair": cmd_eval_chair, "pope": cmd_eval_pope}[args.metric]
+    handler = {"ls": cmd_ls, "world": cmd_world}.get(args.command) or {
+        "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)
     except BadInput as e:

@@ -75,9 +75,9 @@ def questions(scene: Scene, cfg: WorldConfig, rng: np.random.Generator, n_exist:
     yes = sorted(present)
     no = [c for c in CLASSES if c not in present]
     for c in rng.permutation(yes)[:n_exist]:
-        qa.append((f"is there {article(c)} {c} ?", "yes"))
+        qa.append((f"is there {article(c)} {c} in the image ?", "yes"))
     for c in rng.permutation(no)[:n_exist]:
-        qa.append((f"is there {article(c)} {c} ?", "no"))
+        qa.append((f"is there {article(c)} {c} in the image ?", "no"))
     singles = [o for o in scene.objects if sum(p.cls == o.cls for p in scene.objects) == 1]
     if singles:
         o = singles[int(rng.integers(len(singles)))]

@@ -1,0 +1,1 @@
+"""Text normalisation for the metrics: tokenisers and the CHAIR word normalisers (singularize, lemma)."""

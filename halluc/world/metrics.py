@@ -1,0 +1,123 @@
+"""Hallucination metrics that only a world with exact ground truth allows: object CHAIR and recall,
+the partner-hallucination rate of the planted co-occurrence, and attribute, relation and count
+errors — all parsed from the caption text, so they apply to corrected captions too.
+
+    scenes = load_scenes("world/bias")                     # {image_id: scene record}
+    res = score_world([(id, image_id, text), ...], scenes)
+    res.totals  # chair_s, chair_i, recall, partner_rate, partner_rate_control,
+                # attribute_error, relation_error, count_error (percent) and their denominators
+
+Definitions (per caption, against the *visible* objects):
+- a mention is hallucinated when its class is not visible; CHAIR_i is micro over mentions;
+- partner_rate: among captions of scenes where a trigger is visible and its partner is not, the share
+  that mention the partner; partner_rate_control: the same partner class, on scenes where neither is
+  visible (the class's base hallucination rate, to compare against);
+- attribute_error: claimed sizes/colours of mentions of visible classes that the best-matching
+  visible instance does not have, over all such claimed attributes;
+- relation_error: relation claims between visible classes that no pair of instances satisfies;
+- count_error: (caption, visible mentioned class) pairs whose summed claimed count is not the truth.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from halluc.world.language import parse_caption
+from halluc.world.scene import WorldConfig, relation_holds
+
+DEFAULT_PAIRS = WorldConfig().pairs
+
+
+def load_scenes(split_dir: str | Path) -> dict[str, dict]:
+    p = Path(split_dir) / "scenes.jsonl"
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: not a world split folder (make one with `halluc world generate`)")
+    out = {}
+    for line in p.open(encoding="utf-8"):
+        r = json.loads(line)
+        r["_dir"] = str(Path(split_dir))
+        out[str(r["image_id"])] = r
+    return out
+
+
+@dataclass
+class WorldResult:
+    per_caption: list[dict] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+
+
+def score_caption(text: str, scene: dict, pairs=DEFAULT_PAIRS, cell: float = 16.0) -> dict:
+    vis = [o for o in scene["objects"] if o.get("visible", True)]
+    classes = Counter(o["cls"] for o in vis)
+    claims = parse_caption(text)
+    ment = claims.mentions
+    halluc = [m.cls for m in ment if m.cls not in classes]
+    mentioned = {m.cls for m in ment}
+    attr_claims = attr_err = 0
+    for m in ment:
+        if m.cls not in classes:
+            continue
+        claimed = [(k, v) for k, v in (("size", m.size), ("colour", m.colour)) if v]
+        if not claimed:
+            continue
+        best = max((sum(o[k] == v for k, v in claimed) for o in vis if o["cls"] == m.cls))
+        attr_claims += len(claimed)
+        attr_err += len(claimed) - best
+    rel_claims = rel_err = 0
+    for a, rel, b in claims.relations:
+        if a in classes and b in classes:
+            rel_claims += 1
+            ok = any(relation_holds(rel, oa["box"], ob["box"], cell)
+                     for oa in vis if oa["cls"] == a for ob in vis if ob["cls"] == b and ob is not oa)
+            rel_err += not ok
+    claimed_count = Counter()
+    for m in ment:
+        claimed_count[m.cls] += m.count
+    count_pairs = [c for c in claimed_count if c in classes]
+    count_err = sum(claimed_count[c] != classes[c] for c in count_pairs)
+    partner = {"bias": 0, "bias_hit": 0, "control": 0, "control_hit": 0}
+    for t, p in pairs:
+        if p in classes:
+            continue
+        key = "bias" if t in classes else "control"
+        partner[key] += 1
+        partner[key + "_hit"] += p in mentioned
+    return {"mentions": [m.cls for m in ment], "hallucinated": halluc, "gt": sorted(classes),
+            "recall": len(mentioned & set(classes)) / len(classes) if classes else 0.0,
+            "attr": [attr_claims, attr_err], "rel": [rel_claims, rel_err], "count": [len(count_pairs), count_err],
+            "partner": partner}
+
+
+def score_world(items, scenes: dict[str, dict], pairs=DEFAULT_PAIRS) -> WorldResult:
+    res = WorldResult()
+    agg = Counter()
+    for rid, image_id, text in items:
+        s = score_caption(text, scenes[str(image_id)], pairs)
+        res.per_caption.append({"id": rid, "image_id": image_id, "text": text, **s})
+        agg["caps"] += 1
+        agg["halluc_caps"] += bool(s["hallucinated"])
+        agg["mentions"] += len(s["mentions"])
+        agg["halluc"] += len(s["hallucinated"])
+        agg["gt"] += len(s["gt"])
+        agg["covered"] += round(s["recall"] * len(s["gt"]))
+        for k in ("attr", "rel", "count"):
+            agg[k + "_n"] += s[k][0]
+            agg[k + "_err"] += s[k][1]
+        for k, v in s["partner"].items():
+            agg["p_" + k] += v
+    pct = lambda a, b: 100.0 * a / b if b else 0.0
+    res.totals = {
+        "chair_s": pct(agg["halluc_caps"], agg["caps"]), "chair_i": pct(agg["halluc"], agg["mentions"]),
+        "recall": pct(agg["covered"], agg["gt"]),
+        "partner_rate": pct(agg["p_bias_hit"], agg["p_bias"]),
+        "partner_rate_control": pct(agg["p_control_hit"], agg["p_control"]),
+        "attribute_error": pct(agg["attr_err"], agg["attr_n"]),
+        "relation_error": pct(agg["rel_err"], agg["rel_n"]),
+        "count_error": pct(agg["count_err"], agg["count_n"]),
+        "n_captions": agg["caps"], "n_mentions": agg["mentions"], "n_partner_eligible": agg["p_bias"],
+        "n_partner_control": agg["p_control"], "n_attribute_claims": agg["attr_n"],
+        "n_relation_claims": agg["rel_n"], "n_count_claims": agg["count_n"],
+    }
+    return res
