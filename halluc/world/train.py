@@ -89,6 +89,7 @@ def train_tower(model, pix, labels, cfg: TrainConfig, log=print):
     gen = torch.Generator().manual_seed(cfg.seed)
     tower.train()
     t0 = time.time()
+    losses = []
     for step in range(cfg.tower_steps):
         for g in opt.param_groups:
             g["lr"] = cfg.tower_lr * _cosine(step, cfg.tower_steps, cfg.warmup // 2)
@@ -103,11 +104,12 @@ def train_tower(model, pix, labels, cfg: TrainConfig, log=print):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        losses.append(loss.item())
         if step % cfg.log_every == 0 or step == cfg.tower_steps - 1:
             acc = (out[..., :k].argmax(-1) == cls[idx]).float().mean().item()
             log(f"tower step {step:4d}  loss {loss.item():.3f}  cell acc {acc:.3f}  {time.time() - t0:.0f}s")
     tower.eval()
-    return head
+    return head, losses
 
 
 def encode_examples(processor, texts, n_img: int):
@@ -163,6 +165,7 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
     model.model.vision_tower.eval()
     t0 = time.time()
     pad = processor.tokenizer.pad_token_id
+    losses = []
     for step in range(cfg.lm_steps):
         for g in opt.param_groups:
             g["lr"] = cfg.lm_lr * _cosine(step, cfg.lm_steps, cfg.warmup)
@@ -178,10 +181,11 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        losses.append(loss.item())
         if step % cfg.log_every == 0 or step == cfg.lm_steps - 1:
             log(f"lm step {step:5d}  loss {loss.item():.3f}  {time.time() - t0:.0f}s")
     model.eval()
-    return loss.item()
+    return losses
 
 
 def train(out: str | Path, cfg: TrainConfig = TrainConfig(), spec: VlmSpec = VlmSpec(),
@@ -193,10 +197,11 @@ def train(out: str | Path, cfg: TrainConfig = TrainConfig(), spec: VlmSpec = Vlm
     model, processor = build(spec, seed=cfg.seed)
     scenes, pix, labels, texts, wcfg = make_data(cfg, WorldConfig(image_size=spec.image_size), processor)
     log(f"data: {len(scenes)} scenes in {time.time() - t0:.0f}s")
-    train_tower(model, pix, labels, cfg, log)
-    final = train_lm(model, processor, pix, texts, cfg, log)
+    _, tower_losses = train_tower(model, pix, labels, cfg, log)
+    lm_losses = train_lm(model, processor, pix, texts, cfg, log)
+    final = sum(lm_losses[-50:]) / len(lm_losses[-50:])
     meta = {"train_config": asdict(cfg), "vlm_spec": asdict(spec), "world_config": asdict(wcfg),
-            "final_lm_loss": final, "train_seconds": round(time.time() - t0, 1),
+            "final_lm_loss": round(final, 4), "final_tower_loss": round(tower_losses[-1], 4), "train_seconds": round(time.time() - t0, 1),
             "params": sum(p.numel() for p in model.parameters())}
     save(model, processor, out, extra=meta)
     log(f"saved {out} ({meta['params'] / 1e6:.2f} M parameters, {meta['train_seconds']:.0f}s)")

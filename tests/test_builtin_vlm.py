@@ -1,0 +1,77 @@
+"""The builtin world VLM: it loads offline through the Auto classes, it sees (captions name the
+objects that are there), prompts are encoded in training exactly as the processor encodes them,
+and the training recipe lowers its losses on a tiny configuration."""
+import numpy as np
+import pytest
+import torch
+
+from halluc.models import builtin_path, chat_prompt, generate_greedy, load
+from halluc.world.language import parse_caption, questions
+from halluc.world.scene import WorldConfig, render, sample_scene
+from halluc.world.train import TrainConfig, encode_examples, make_data, train_lm, train_tower
+from halluc.world.vlm import VlmSpec, build, format_prompt
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    return load("builtin")
+
+
+def test_builtin_is_a_llava_checkpoint(builtin):
+    model, processor, info = builtin
+    assert type(model).__name__ == "LlavaForConditionalGeneration" and type(processor).__name__ == "LlavaProcessor"
+    assert info["model_id"] == "builtin"
+    size = sum(f.stat().st_size for f in builtin_path().glob("*.safetensors"))
+    assert size <= 20 * 2**20
+    assert not list(builtin_path().glob("*.bin")) and not list(builtin_path().glob("*.pt"))
+
+
+def test_builtin_sees_the_scene(builtin):
+    model, processor, _ = builtin
+    cfg = WorldConfig()
+    rng = np.random.default_rng(123)
+    scenes = [sample_scene(cfg, rng, str(i)) for i in range(12)]
+    texts = generate_greedy(model, processor, [render(s, cfg, rng) for s in scenes], ["describe the image ."] * 12)
+    hits = total = 0
+    for s, t in zip(scenes, texts):
+        said = {m.cls for m in parse_caption(t).mentions}
+        vis = {o.cls for o in s.visible()}
+        hits += len(said & vis)
+        total += len(vis)
+    assert hits / total >= 0.8, list(zip([sorted(o.cls for o in s.visible()) for s in scenes], texts))
+
+
+def test_builtin_answers_existence_questions(builtin):
+    model, processor, _ = builtin
+    cfg = WorldConfig()
+    rng = np.random.default_rng(7)
+    scenes = [sample_scene(cfg, rng, str(i)) for i in range(16)]
+    qa = [questions(s, cfg, rng)[0] if i % 2 else questions(s, cfg, rng)[2] for i, s in enumerate(scenes)]
+    answers = generate_greedy(model, processor, [render(s, cfg, rng) for s in scenes], [q for q, _ in qa], 3)
+    assert np.mean([a == want for a, (_, want) in zip(answers, qa)]) >= 0.75, list(zip(qa, answers))
+
+
+def test_training_encoding_equals_processor_encoding():
+    model, processor = build(VlmSpec())
+    img = render(sample_scene(WorldConfig(), np.random.default_rng(0)), WorldConfig())
+    q = "is there a star in the image ?"
+    assert chat_prompt(processor, q) == format_prompt(q)
+    want = processor(images=[img], text=[format_prompt(q)], return_tensors="pt")["input_ids"][0].tolist()
+    caps, qas = encode_examples(processor, [("a red star .", [(q, "yes")])], model.config.image_seq_length)
+    assert qas[0][1] == want
+    assert caps[0][2] == processor.tokenizer("a red star .", add_special_tokens=False)["input_ids"] + [
+        processor.tokenizer.eos_token_id]
+
+
+def test_training_recipe_lowers_the_loss():
+    spec = VlmSpec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=1, text_heads=2)
+    cfg = TrainConfig(n_scenes=48, tower_steps=25, tower_batch=16, lm_steps=40, lm_batch=8, warmup=3,
+                      log_every=1000, tower_lr=3e-3, lm_lr=1e-2)
+    model, processor = build(spec)
+    _, pix, labels, texts, _ = make_data(cfg, WorldConfig(), processor)
+    _, tl = train_tower(model, pix, labels, cfg, log=lambda *_: None)
+    ll = train_lm(model, processor, pix, texts, cfg, log=lambda *_: None)
+    assert np.mean(tl[-5:]) < 0.7 * np.mean(tl[:5])
+    assert np.mean(ll[-5:]) < 0.7 * np.mean(ll[:5])
