@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field, e.g. --set lm_steps=3000")
 
+    from halluc.decode import add_parser as add_decode_parser
+    add_decode_parser(sub)
+
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
 
@@ -286,7 +289,8 @@ def cmd_ls(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from halluc.records import BadInput
-    handler = {"ls": cmd_ls, "world": cmd_world}.get(args.command) or {
+    from halluc.decode import run as cmd_decode
+    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 
+from decoding import DECODERS
+
 REGISTRY: dict[str, dict[str, str]] = {
+    "decoder": dict(DECODERS),
     "metric": {
         "chair": "halluc.metrics.chair:Chair",
         "pope": "halluc.metrics.pope:score_pope",
