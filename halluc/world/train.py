@@ -50,6 +50,16 @@ def _cosine(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def _update(opt, params, loss) -> float:
+    """One optimiser step with gradient clipping; returns the loss value."""
+    import torch
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return loss.item()
+
+
 def make_data(cfg: TrainConfig, world: WorldConfig, processor):
     """Scenes, their pixel tensors (through the processor, exactly as at inference) and per-cell labels."""
     import torch
@@ -100,11 +110,7 @@ def train_tower(model, pix, labels, cfg: TrainConfig, log=print):
         loss = (F.cross_entropy(out[..., :k].flatten(0, 1), cls[idx].flatten())
                 + F.cross_entropy(out[..., k:k + len(COLOURS)].flatten(0, 1), col[idx].flatten(), ignore_index=-100)
                 + F.cross_entropy(out[..., k + len(COLOURS):].flatten(0, 1), size[idx].flatten(), ignore_index=-100))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        losses.append(loss.item())
+        losses.append(_update(opt, params, loss))
         if step % cfg.log_every == 0 or step == cfg.tower_steps - 1:
             acc = (out[..., :k].argmax(-1) == cls[idx]).float().mean().item()
             log(f"tower step {step:4d}  loss {loss.item():.3f}  cell acc {acc:.3f}  {time.time() - t0:.0f}s")
@@ -177,11 +183,7 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
             batch = [qas[int(j)] for j in rng.integers(len(qas), size=2 * cfg.lm_batch)]
         ids, mask, labels, px = collate(batch, pix, pad)
         loss = model(input_ids=ids, attention_mask=mask, pixel_values=px, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        losses.append(loss.item())
+        losses.append(_update(opt, params, loss))
         if step % cfg.log_every == 0 or step == cfg.lm_steps - 1:
             log(f"lm step {step:5d}  loss {loss.item():.3f}  {time.time() - t0:.0f}s")
     model.eval()
