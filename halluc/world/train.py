@@ -35,10 +35,11 @@ class TrainConfig:
     tower_steps: int = 600
     tower_lr: float = 1e-3
     tower_batch: int = 64
-    lm_steps: int = 2500
+    lm_steps: int = 3000
     lm_lr: float = 2e-3
     lm_batch: int = 32
-    caption_share: float = 0.5      # share of steps on captions; the rest on short questions
+    caption_share: float = 0.7      # share of steps on captions; the rest on short questions
+    projector_scale: float = 0.05   # image tokens start at the scale of word embeddings (see train_lm)
     warmup: int = 100
     threads: int = 2
     log_every: int = 100
@@ -164,6 +165,13 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
     caps, qas = encode_examples(processor, texts, n_img)
     for p in model.model.vision_tower.parameters():
         p.requires_grad_(False)
+    # The tower's last-layer features have a norm of ~60 while word embeddings start near 0.3; a
+    # projector at default init makes image tokens ~100x louder than text, and in the first run
+    # it grew to ~700 while the LM learned to ignore the image. Start them at the text's scale.
+    with torch.no_grad():
+        proj = model.model.multi_modal_projector
+        proj.linear_2.weight.mul_(cfg.projector_scale)
+        proj.linear_2.bias.zero_()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lm_lr, weight_decay=0.01, betas=(0.9, 0.98))
     rng = np.random.default_rng(cfg.seed + 1)
