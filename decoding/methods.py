@@ -113,6 +113,9 @@ class _Generate(Method):
     def generate_kwargs(self) -> dict:
         raise NotImplementedError
 
+    def gen_info(self, model) -> dict:
+        return {"do_sample": self.generate_kwargs()["do_sample"]}   # the record says what generate did
+
     def decode(self, model, processor, examples, *, max_new_tokens=64, seed=0, template="chat",
                ignore_eos=False) -> list[Output]:
         inputs = encode(processor, [e.image for e in examples], self.prompts(processor, examples, template))
@@ -132,9 +135,6 @@ class Greedy(_Generate):
     def generate_kwargs(self):
         return {"do_sample": False, "num_beams": 1, "repetition_penalty": self.params.repetition_penalty}
 
-    def gen_info(self, model):
-        return {"do_sample": False}
-
 
 class Sample(_Generate):
     name, Params = "sample", SampleParams
@@ -147,9 +147,6 @@ class Sample(_Generate):
         p = self.params
         return {"do_sample": True, "num_beams": 1, "temperature": p.temperature, "top_k": p.top_k or None,
                 "top_p": p.top_p, "repetition_penalty": p.repetition_penalty}
-
-    def gen_info(self, model):
-        return {"do_sample": True}
 
 
 class Beam(_Generate):
@@ -164,9 +161,6 @@ class Beam(_Generate):
         p = self.params
         return {"do_sample": False, "num_beams": p.num_beams, "length_penalty": p.length_penalty,
                 "repetition_penalty": p.repetition_penalty}
-
-    def gen_info(self, model):
-        return {"do_sample": False}
 
 
 # ---------------------------------------------------------------- the contrastive family

@@ -154,7 +154,6 @@ def _place(cfg: WorldConfig, rng: np.random.Generator, objs: list[tuple[str, boo
         y0 = r * cfg.cell + rng.uniform(0, cfg.cell - s)
         box = [round(float(v), 2) for v in (x0, y0, x0 + s, y0 + s)]
         scene.objects.append(Obj(c, colour, size, box, cell, True))
-    # Reading order (row, then column) for visible objects; hidden ones keep a random slot.
     return scene
 
 
