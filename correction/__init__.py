@@ -1,1 +1,17 @@
-"""correction: see DESIGN.md §1 (filled in by later issues)."""
+"""correction: Woodpecker-style post-hoc correction without an LLM (DESIGN.md §6).
+
+    import detectors
+    from correction.pipeline import Corrector, Job, domain_for
+    corr = Corrector(detectors.load("oracle:coco"))
+    out = corr.correct([Job(rec, rec["caption"], domain_for(rec, None), image_id=rec["image_id"])])
+    out[0]["corrected_text"], out[0]["edits"], out[0]["claims"], out[0]["evidence"]
+
+Stages, one module each:
+- ``claims``: existence / count / attribute / relation claims from a spaCy parse, objects found by
+  CHAIR's own matcher (``Domain``: COCO's table, a world split's, or any synonyms file);
+- ``verify``: verdicts from detections (``detectors.Detector``), with ``attributes`` (pixel colour
+  and size, or a VQA hook) for attributes and box geometry for relations;
+- ``rewrite``: deterministic minimal edits (``inflect`` for number, agreement and articles);
+- ``pipeline``: batches, one detector call per image, bad input kept with an ``error``.
+``halluc correct`` (``halluc/correct.py``) runs it over a JSONL file with resume and a manifest.
+"""

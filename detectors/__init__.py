@@ -1,1 +1,42 @@
-"""detectors: see DESIGN.md §1 (filled in by later issues)."""
+"""detectors: "where is each of these phrases in this image?" behind one interface (DESIGN.md §1, §6).
+
+    import detectors
+    det = detectors.load("hf-grounding-dino:/models/grounding-dino-tiny", cache=True)
+    det.detect(image, ["a dog", "frisbee"])            # [Detection(phrase, box xyxy px, score, label)]
+    detectors.load("owlv2:google/owlv2-base-patch16-ensemble", box_threshold=0.2)   # hub id: HF cache only
+    detectors.load("yolo:/models/yolov8x.pt")           # closed vocabulary, CHAIR synonyms
+    detectors.load("oracle:coco").detect(None, ["man"], image_id=226988)           # ground truth
+    detectors.load("world-yolo")                        # the detector trained on the controlled world
+
+``spec`` is ``NAME`` or ``NAME:ARG`` (ARG: a weights folder, hub id, .pt file, or the oracle's source).
+Options are the thresholds of DetectorConfig (box_threshold, text_threshold, min_area, dedup_iou) and
+the backend's own (device, dtype, batch_size, imgsz, synonyms, variant); unknown ones are an error.
+``cache=True`` (or a path) wraps the detector in the SQLite detection cache (detectors/cache.py).
+Every image backend filters its boxes with detectors.postprocess.postprocess.
+
+Importing this package imports no backend (no torch): ``halluc ls`` lists DETECTORS lazily.
+"""
+from __future__ import annotations
+
+import importlib
+
+from detectors.base import DETECTORS, Detection, Detector, DetectorConfig, detect_batch
+
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorConfig", "detect_batch", "load", "names"]
+
+
+def names() -> list[str]:
+    return list(DETECTORS)
+
+
+def load(spec: str, *, cache=False, **options) -> Detector:
+    name, _, arg = spec.partition(":")
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r} in {spec!r}; valid: {', '.join(DETECTORS)} "
+                         "(as NAME or NAME:ARG)")
+    module, attr = DETECTORS[name].split(":")
+    det = getattr(importlib.import_module(module), attr)(arg or None, **options)
+    if cache:
+        from detectors.cache import CachedDetector, DetectionCache
+        det = CachedDetector(det, DetectionCache(None if cache is True else cache))
+    return det

@@ -91,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field, e.g. --set lm_steps=3000")
 
+    td = ws.add_parser("train-detector", add_help=False,
+                       help="train the world-yolo detector (ultralytics, from yolov8n.yaml, CPU, ~11 min); "
+                            "options: halluc world train-detector --help")
+    td.add_argument("rest", nargs=argparse.REMAINDER)
+
     from halluc.decode import add_parser as add_decode_parser
+    from halluc.correct import add_parser as add_correct_parser
     add_decode_parser(sub)
+    add_correct_parser(sub)
 
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
@@ -287,10 +294,15 @@ def cmd_ls(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["world", "train-detector"]:    # its own parser owns every option, --help included
+        from detectors.world_yolo import main as yolo_main
+        return yolo_main(["train", *argv[2:]])
     args = build_parser().parse_args(argv)
     from halluc.records import BadInput
     from halluc.decode import run as cmd_decode
-    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode}.get(args.command) or {
+    from halluc.correct import run as cmd_correct
+    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 
 from decoding import DECODERS
+from detectors import DETECTORS
 
 REGISTRY: dict[str, dict[str, str]] = {
     "decoder": dict(DECODERS),
+    "detector": dict(DETECTORS),
     "metric": {
         "chair": "halluc.metrics.chair:Chair",
         "pope": "halluc.metrics.pope:score_pope",

