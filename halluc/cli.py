@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quick", action="store_true", help="a few steps on a few scenes (a smoke test)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a TrainConfig field, e.g. --set lm_steps=3000")
+                   help="override a TrainConfig field, e.g. --set lm_steps=3000 --set look_match=1,1")
 
     td = ws.add_parser("train-detector", add_help=False,
                        help="train the world-yolo detector (ultralytics, from yolov8n.yaml, CPU, ~11 min); "
@@ -277,7 +277,8 @@ def cmd_world(args) -> int:
         k, _, v = kv.partition("=")
         if k not in types:
             raise ValueError(f"--set {k}: unknown; valid: {', '.join(types)}")
-        kw[k] = float(v) if types[k] in ("float", float) else int(v)
+        t = str(types[k])
+        kw[k] = (float(v) if "float" in t else tuple(int(x) for x in v.split(",")) if "tuple" in t else int(v))
     if args.quick:
         kw.update(n_scenes=200, tower_steps=20, lm_steps=20, warmup=5, log_every=5)
     train(args.out, TrainConfig(**kw))

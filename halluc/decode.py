@@ -161,8 +161,15 @@ def _world_items(name: str, prompt: str | None, errors: list[str]) -> tuple[list
 
 
 def open_image(path: Path):
-    """A PIL RGB image, or ValueError saying what is wrong with the file."""
+    """A PIL RGB image, or ValueError saying what is wrong with the file.
+
+    Importing ultralytics anywhere (user code, a test module) swaps ``PIL.Image.open`` for a version
+    that meets a corrupt file with a pip install of a HEIF plugin and then ModuleNotFoundError,
+    which would stop a whole batch; ``import_ultralytics`` puts Pillow's own back first."""
     from PIL import Image, UnidentifiedImageError
+    if getattr(Image.open, "__module__", "").startswith("ultralytics"):
+        from detectors.yolo import import_ultralytics
+        import_ultralytics()
     if not path.exists():
         raise ValueError(f"image not found: {path}")
     try:

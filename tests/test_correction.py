@@ -327,3 +327,14 @@ def test_halluc_correct_command(tmp_path, monkeypatch, capsys):
     coco.write_text(json.dumps({"image_id": 9, "caption": "A dog."}) + "\n")
     assert main([str(coco), "--no-progress"]) == 2                # not world: --detector is required
     assert "need --detector" in capsys.readouterr().err
+
+
+def test_corrupt_image_after_ultralytics_import_is_a_plain_error(tmp_path):
+    # ultralytics patches PIL.Image.open on import (a pip install on unreadable files); the readers
+    # must still report a corrupt image as bad input, not crash the batch.
+    import ultralytics  # noqa: F401  (the import is the point)
+    from correction.pipeline import open_image
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="corrupt"):
+        open_image(str(bad))
