@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from halluc.decode import add_parser as add_decode_parser
     from halluc.correct import add_parser as add_correct_parser
+    from halluc.viewer import add_parser as add_view_parser
     add_decode_parser(sub)
     add_correct_parser(sub)
+    add_view_parser(sub)
 
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
@@ -195,7 +197,7 @@ def cmd_eval_pope(args) -> int:
     return 0
 
 
-def _find_world(args, items) -> dict:
+def find_world(args, items) -> dict:
     from halluc.world.metrics import load_scenes
     dirs = list(args.world or [])
     if not dirs:
@@ -222,7 +224,7 @@ def cmd_eval_world(args) -> int:
     report = ReadReport()
     items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key,
                               required={"image_id": (int, str)}, strict=args.strict, report=report))
-    scenes = _find_world(args, items)
+    scenes = find_world(args, items)
     rows = []
     for it in items:
         if str(it.rec["image_id"]) not in scenes:
@@ -303,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     from halluc.records import BadInput
     from halluc.decode import run as cmd_decode
     from halluc.correct import run as cmd_correct
-    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct}.get(args.command) or {
+    from halluc.viewer import run as cmd_view
+    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct,
+               "view": cmd_view}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)
