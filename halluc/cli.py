@@ -99,8 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     from halluc.decode import add_parser as add_decode_parser
     from halluc.correct import add_parser as add_correct_parser
     from halluc.viewer import add_parser as add_view_parser
+    from halluc.negatives import add_parser as add_negatives_parser
+    from halluc.finetune import add_parser as add_finetune_parser
     add_decode_parser(sub)
     add_correct_parser(sub)
+    add_negatives_parser(sub)
+    add_finetune_parser(sub)
     add_view_parser(sub)
 
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
@@ -306,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     from halluc.decode import run as cmd_decode
     from halluc.correct import run as cmd_correct
     from halluc.viewer import run as cmd_view
+    from halluc.negatives import run as cmd_negatives
+    from halluc.finetune import run as cmd_finetune
     handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct,
-               "view": cmd_view}.get(args.command) or {
+               "negatives": cmd_negatives, "finetune": cmd_finetune, "view": cmd_view}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)
