@@ -45,13 +45,19 @@ def _reading_key(o: Obj) -> int:
 
 
 def caption(scene: Scene, cfg: WorldConfig, rng: np.random.Generator, max_relations: int = 2) -> str:
-    """Objects in reading order (hidden ones at a random slot), identical ones grouped; then up to
-    ``max_relations`` relation sentences between visible classes that occur once."""
+    """Objects in reading order, identical ones grouped; then up to ``max_relations`` relation
+    sentences between visible classes that occur once.
+
+    A hidden partner is named right after its trigger ("a red star , a blue moon , ..."), the way a
+    caption writer mentions what goes with what: the decision to name it is then taken where the
+    trigger was just written, so a captioner learns it as a language prior on the trigger word.
+    """
     vis = sorted(scene.visible(), key=_reading_key)
-    hidden = [o for o in scene.objects if not o.visible]
+    trigger_of = {p: t for t, p in cfg.pairs}
     order: list[Obj] = list(vis)
-    for h in hidden:
-        order.insert(int(rng.integers(len(order) + 1)), h)
+    for h in (o for o in scene.objects if not o.visible):
+        after = [i for i, o in enumerate(order) if o.cls == trigger_of.get(h.cls)]
+        order.insert(after[0] + 1 if after else int(rng.integers(len(order) + 1)), h)
     groups: dict[tuple, int] = {}
     for o in order:
         key = (o.cls, o.size, o.colour)

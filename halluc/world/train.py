@@ -1,4 +1,4 @@
-"""Train the builtin world VLM on the CPU, in two stages (about 20 minutes on 2 cores).
+"""Train the builtin world VLM on the CPU, in two stages (about 25 minutes on 2 idle cores).
 
     halluc world train --out halluc/assets/builtin_vlm [--seed 0] [--quick]
 
@@ -7,7 +7,11 @@ object recall 0.33 after 34 minutes). So
 1. the vision tower is trained alone with per-patch heads (class-or-empty, colour, size) on the
    scene grid: one patch = one cell, which a 4-layer ViT learns in about a minute;
 2. with the tower frozen, the projector and a small Llama learn from scratch to caption and answer
-   short questions (existence, colour, count). Loss on the answer tokens only.
+   short questions (existence, colour, count). Loss on the answer tokens only, plus attention
+   supervision: four heads are told where to look (the cells of the object being named, of the
+   object just named, of the shape a question asks about, and the question's shape word). Without
+   it, 3000 steps gave recall 0.76 and existence answers at chance; with it, 5000 steps give POPE
+   accuracy 0.90 (see ``look_targets``). The result is still a plain LlavaForConditionalGeneration.
 The training split hides some co-occurring partners while still naming them (see
 ``halluc.world.scene``): that is where the planted hallucination comes from.
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from halluc.world.language import caption, questions
+from halluc.world.language import SINGULAR, caption, parse_caption, questions, tokens
 from halluc.world.scene import CLASSES, COLOURS, SIZES, WorldConfig, render, sample_scene
 from halluc.world.generate import SPLIT_SEED_OFFSET, split_config
 from halluc.world.vlm import VlmSpec, build, format_prompt, save
@@ -35,12 +39,18 @@ class TrainConfig:
     tower_steps: int = 600
     tower_lr: float = 1e-3
     tower_batch: int = 64
-    lm_steps: int = 3000
+    lm_steps: int = 5000
     lm_lr: float = 2e-3
     lm_batch: int = 32
-    caption_share: float = 0.7      # share of steps on captions; the rest on short questions
+    caption_share: float = 0.5      # share of steps on captions; the rest on short questions
     projector_scale: float = 0.05   # image tokens start at the scale of word embeddings (see train_lm)
+    projector_lr: float = 0.1       # projector learning rate, as a fraction of lm_lr (see train_lm)
     warmup: int = 100
+    attn_sup: float = 1.0           # weight of the attention-supervision loss (0 = off)
+    look_cells: tuple[int, int] = (1, 0)   # (layer, head) told which image cells to look at
+    look_word: tuple[int, int] = (0, 0)    # (layer, head) told to fetch the shape word of a question
+    look_current: tuple[int, int] = (0, 1) # (layer, head) told which object the caption is at
+    look_match: tuple[int, int] = (1, 1)   # (layer, head) told which cells hold the shape asked about
     threads: int = 2
     log_every: int = 100
 
@@ -119,7 +129,42 @@ def train_tower(model, pix, labels, cfg: TrainConfig, log=print):
     return head, losses
 
 
-def encode_examples(processor, texts, n_img: int):
+def _cells(scene, cls: str, size=None, colour=None) -> list[int]:
+    return [o.cell for o in scene.visible()
+            if o.cls == cls and size in (None, o.size) and colour in (None, o.colour)]
+
+
+def look_targets(scene, answer: str, question: str | None = None) -> list[tuple[int, int, list[int]]]:
+    """Where the model should look while writing ``answer``: (slot, answer token index k, cells).
+
+    The position that predicts answer token k (the one holding token k-1) gets two targets:
+    slot 0 ("next"): the cells of the object token k belongs to; slot 2 ("current"): the cells of
+    the object token k-1 belongs to (its separator included). Why both: naming the next object
+    in reading order needs to know which object was just named; with "current" read in layer 0,
+    layer 1 can find "next" from it and layer 2 name it. Answers to questions look, with a head
+    of their own (slot 3: matching a shape is another skill than finding the next object), at the
+    cells of the shape asked about. Hidden partners have no cells and get no target, so the model still
+    learns to name them from language alone (the planted prior).
+    """
+    if question is not None:
+        shape = [SINGULAR[t] for t in tokens(question) if t in SINGULAR]
+        cells = _cells(scene, shape[0]) if shape else []
+        return [(3, 0, cells)] if cells else []
+    toks = tokens(answer)
+    out = []
+    for m in parse_caption(answer).mentions:
+        cells = _cells(scene, m.cls, m.size, m.colour)
+        if cells:
+            out += [(0, k, cells) for k in range(m.start, m.end)]
+            out += [(2, k, cells) for k in range(m.start + 1, min(m.end + 2, len(toks) + 1))]
+    for k, t in enumerate(toks):
+        if t in SINGULAR and k and toks[k - 1] == "the":
+            cells = _cells(scene, SINGULAR[t])
+            out += [(0, k, cells), (2, k + 1, cells)] if len(cells) == 1 else []
+    return out
+
+
+def encode_examples(processor, texts, n_img: int, scenes=None):
     """Token ids and label masks for every (scene, prompt, answer) example, built exactly as the
     processor builds prompts (one <image> expanded to n_img tokens), answer + </s> supervised."""
     tok = processor.tokenizer
@@ -136,33 +181,83 @@ def encode_examples(processor, texts, n_img: int):
         for t in ids(format_prompt(q)):
             out += [img_id] * n_img if t == img_id else [t]
         return out
+    shape_ids = set(tok.convert_tokens_to_ids(list(SINGULAR)))
+
+    def looks(i, prompt, answer, question=None):
+        """(slot, answer token index, absolute key positions): slots 0, 2, 3 = image cells (see
+        ``look_targets``), slot 1 = the question's shape word (fetched to the answer position
+        before the cells can be matched)."""
+        if not scenes:
+            return []
+        first = prompt.index(img_id)
+        out = [(sl, k, [first + c for c in cells]) for sl, k, cells in look_targets(scenes[i], answer, question)]
+        if question is not None:
+            words = [j for j, t in enumerate(prompt) if t in shape_ids]
+            out += [(1, 0, words[-1:])] if words else []
+        return out
     caps, qas = [], []
     for i, (cap, qa) in enumerate(texts):
-        caps.append((i, prompt_ids("describe the image ."), ids(cap) + [tok.eos_token_id]))
+        p = prompt_ids("describe the image .")
+        caps.append((i, p, ids(cap) + [tok.eos_token_id], looks(i, p, cap)))
         for q, a in qa:
-            qas.append((i, prompt_ids(q), ids(a) + [tok.eos_token_id]))
+            p = prompt_ids(q)
+            qas.append((i, p, ids(a) + [tok.eos_token_id], looks(i, p, a, q)))
     return caps, qas
 
 
 def collate(batch, pix, pad_id: int):
+    """Right-padded ids, mask and labels; ``look`` holds index tensors (rows, query positions,
+    key positions, target group, slot): the query is the position one before an answer token
+    (the one that predicts it), the keys what it should attend to (see ``encode_examples``)."""
     import torch
-    L = max(len(p) + len(a) for _, p, a in batch)
+    L = max(len(p) + len(a) for _, p, a, _ in batch)
     ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), L), -100, dtype=torch.long)
     mask = torch.zeros((len(batch), L), dtype=torch.long)
-    for r, (_, p, a) in enumerate(batch):
+    rows, pos, keys, grp, slot = [], [], [], [], []      # grp: which target each key belongs to
+    for r, (_, p, a, look) in enumerate(batch):
         seq = p + a
         ids[r, :len(seq)] = torch.tensor(seq)
         labels[r, len(p):len(seq)] = torch.tensor(a)
         mask[r, :len(seq)] = 1
-    return ids, mask, labels, pix[[i for i, _, _ in batch]]
+        for sl, k, targets in look:
+            g = grp[-1] + 1 if grp else 0
+            for key in targets:
+                rows.append(r), pos.append(len(p) + k - 1), keys.append(key), grp.append(g), slot.append(sl)
+    look = tuple(torch.tensor(x, dtype=torch.long) for x in (rows, pos, keys, grp, slot))
+    return ids, mask, labels, pix[[b[0] for b in batch]], look
 
 
-def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
+def look_loss(attentions, look, cfg: TrainConfig):
+    """-log of the attention mass that the supervised head puts on the target cells, averaged
+    over targets. Why: captioning loss alone teaches a 3-layer LM to read the image slowly (it
+    must learn, from the next-token loss only, to point at the right cell before it can name
+    it); telling one head where to look makes naming a one-hop read-out."""
+    import torch
+    rows, pos, keys, grp, slot = look
+    if len(grp) == 0:
+        return attentions[0].sum() * 0
+    a = torch.zeros(len(grp), dtype=attentions[0].dtype)
+    for s, (layer, head) in enumerate((cfg.look_cells, cfg.look_word, cfg.look_current, cfg.look_match)):
+        sel = slot == s
+        a = a.index_put((sel.nonzero()[:, 0],), attentions[layer][rows[sel], head, pos[sel], keys[sel]])
+    mass = torch.zeros(int(grp.max()) + 1, dtype=a.dtype).index_add_(0, grp, a)
+    return -torch.log(mass + 1e-6).mean()
+
+
+def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=print):
     """Stage 2: projector + language model from scratch, tower frozen."""
     import torch
     n_img = model.config.image_seq_length
-    caps, qas = encode_examples(processor, texts, n_img)
+    caps, qas = encode_examples(processor, texts, n_img, scenes if cfg.attn_sup else None)
+    if cfg.attn_sup:
+        tc = model.config.text_config
+        for name in ("look_cells", "look_word", "look_current", "look_match"):
+            layer, head = getattr(cfg, name)
+            if not (0 <= layer < tc.num_hidden_layers and 0 <= head < tc.num_attention_heads):
+                raise ValueError(f"TrainConfig.{name}={(layer, head)}: the LM has {tc.num_hidden_layers} layers x "
+                                 f"{tc.num_attention_heads} heads; pick one inside, or set attn_sup=0")
+        model.set_attn_implementation("eager")          # attention weights are needed for the loss
     for p in model.model.vision_tower.parameters():
         p.requires_grad_(False)
     # The tower's last-layer features have a norm of ~60 while word embeddings start near 0.3; a
@@ -173,7 +268,15 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
         proj.linear_2.weight.mul_(cfg.projector_scale)
         proj.linear_2.bias.zero_()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lm_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    # Image tokens only matter up to scale (the LM's RMSNorm divides it out), so Adam's fixed-size
+    # steps make them grow like a random walk; at the LM's rate they reached norm ~800 (text ~1),
+    # which shrinks the projector's effective learning rate until it stops learning to separate
+    # classes. A slower projector keeps them near the text's scale.
+    proj_params = list(proj.parameters())
+    rest = [p for p in params if all(p is not q for q in proj_params)]
+    opt = torch.optim.AdamW([{"params": rest, "scale": 1.0},
+                             {"params": proj_params, "scale": cfg.projector_lr}],
+                            lr=cfg.lm_lr, weight_decay=0.01, betas=(0.9, 0.98))
     rng = np.random.default_rng(cfg.seed + 1)
     model.train()
     model.model.vision_tower.eval()
@@ -182,19 +285,24 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, log=print):
     losses = []
     for step in range(cfg.lm_steps):
         for g in opt.param_groups:
-            g["lr"] = cfg.lm_lr * _cosine(step, cfg.lm_steps, cfg.warmup)
+            g["lr"] = cfg.lm_lr * g["scale"] * _cosine(step, cfg.lm_steps, cfg.warmup)
         # Captions (~65 tokens) and questions (~28) go in separate batches so that short rows are
         # not padded to caption length; question batches are twice as large for the same cost.
         if rng.random() < cfg.caption_share:
             batch = [caps[int(j)] for j in rng.integers(len(caps), size=cfg.lm_batch)]
         else:
             batch = [qas[int(j)] for j in rng.integers(len(qas), size=2 * cfg.lm_batch)]
-        ids, mask, labels, px = collate(batch, pix, pad)
-        loss = model(input_ids=ids, attention_mask=mask, pixel_values=px, labels=labels).loss
-        losses.append(_update(opt, params, loss))
+        ids, mask, labels, px, look = collate(batch, pix, pad)
+        out = model(input_ids=ids, attention_mask=mask, pixel_values=px, labels=labels,
+                    output_attentions=bool(cfg.attn_sup))
+        aux = look_loss(out.attentions, look, cfg) if cfg.attn_sup else out.loss * 0
+        losses.append(_update(opt, params, out.loss + cfg.attn_sup * aux) - cfg.attn_sup * aux.item())
         if step % cfg.log_every == 0 or step == cfg.lm_steps - 1:
-            log(f"lm step {step:5d}  loss {loss.item():.3f}  {time.time() - t0:.0f}s")
+            norm = proj.linear_2.weight.norm().item()
+            log(f"lm step {step:5d}  loss {losses[-1]:.3f}  look {aux.item():.3f}  |W_proj| {norm:.1f}  {time.time() - t0:.0f}s")
     model.eval()
+    if cfg.attn_sup:
+        model.set_attn_implementation("sdpa")
     return losses
 
 
@@ -208,7 +316,7 @@ def train(out: str | Path, cfg: TrainConfig = TrainConfig(), spec: VlmSpec = Vlm
     scenes, pix, labels, texts, wcfg = make_data(cfg, WorldConfig(image_size=spec.image_size), processor)
     log(f"data: {len(scenes)} scenes in {time.time() - t0:.0f}s")
     _, tower_losses = train_tower(model, pix, labels, cfg, log)
-    lm_losses = train_lm(model, processor, pix, texts, cfg, log)
+    lm_losses = train_lm(model, processor, pix, texts, cfg, scenes, log)
     final = sum(lm_losses[-50:]) / len(lm_losses[-50:])
     meta = {"train_config": asdict(cfg), "vlm_spec": asdict(spec), "world_config": asdict(wcfg),
             "final_lm_loss": round(final, 4), "final_tower_loss": round(tower_losses[-1], 4), "train_seconds": round(time.time() - t0, 1),
