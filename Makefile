@@ -20,13 +20,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[experiments]'
+	touch $@
+
 install: $(VENV)/.installed-core
 
 test: $(VENV)/.installed-dev
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$rc
 
-demo: $(VENV)/.installed-core
+demo: $(VENV)/.installed-demo
 	SHARED=$(SHARED) $(PY) experiments/demo.py
 
 clean-venv:

@@ -24,7 +24,6 @@ is missed. On a shared machine use ``--threads 1`` (torch, BLAS and the correcti
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -41,21 +40,11 @@ ROWS = [("CHAIR_s", "chair_s"), ("CHAIR_i", "chair_i"), ("Recall", "recall"), ("
         ("Relation error", "relation_error"), ("Count error", "count_error")]
 
 
-def model_sha256(model: str) -> str | None:
-    """sha256 over the model folder's *.safetensors (None for a hub id)."""
-    from halluc.models import resolve
-    d = Path(resolve(model)[0])
-    files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest() if files else None
-
-
 def decode(args, captions: Path) -> dict:
     from halluc.cli import main as halluc
     stamp = captions.parent / "model.json"
-    sha = model_sha256(args.model)
+    from halluc.models import weights_sha256
+    sha = weights_sha256(args.model)
     if not args.overwrite and captions.exists() and stamp.exists():
         old = json.loads(stamp.read_text())
         if old != {"model": args.model, "weights_sha256": sha}:

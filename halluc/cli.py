@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_negatives_parser(sub)
     add_finetune_parser(sub)
     add_view_parser(sub)
+    from halluc.experiment import add_parser as add_experiment_parser
+    add_experiment_parser(sub)
 
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
@@ -129,7 +131,7 @@ def print_table(title: str, row: dict, cols: list[str]) -> None:
 
 def cmd_eval_chair(args) -> int:
     from halluc.metrics.chair import Chair, Vocabulary, drop_incomplete_sentence, load_gt
-    from halluc.records import (ReadReport, atomic_write_json, atomic_write_jsonl, read_records,
+    from halluc.records import (ReadReport, args_config, atomic_write_json, atomic_write_jsonl, read_records,
                                 write_manifest, BadLine)
     t0 = time.perf_counter()
     report = ReadReport()
@@ -158,8 +160,7 @@ def cmd_eval_chair(args) -> int:
               "n_skipped": len(report.bad)}
     atomic_write_jsonl(out / "scores.jsonl", res.per_caption)
     atomic_write_json(out / "results.json", totals)
-    write_manifest(out, command="eval chair", config={k: str(v) if isinstance(v, Path) else v
-                                                      for k, v in vars(args).items() if k != "func"})
+    write_manifest(out, command="eval chair", config=args_config(args))
     print_table(f"CHAIR ({args.variant}, gt={args.gt}{', short' if args.short else ''}) on {args.file}: "
                 f"{len(rows)} captions, {len(report.bad)} skipped",
                 {"CHAIR_s": totals["chair_s"], "CHAIR_i": totals["chair_i"], "Recall": totals["recall"],
@@ -171,7 +172,7 @@ def cmd_eval_chair(args) -> int:
 
 def cmd_eval_pope(args) -> int:
     from halluc.metrics.pope import load_questions, score_pope
-    from halluc.records import ReadReport, atomic_write_json, atomic_write_jsonl, read_records, write_manifest
+    from halluc.records import ReadReport, args_config, atomic_write_json, atomic_write_jsonl, read_records, write_manifest
     report = ReadReport()
     questions = load_questions(args.questions, report=report, strict=args.strict)
     answers = {it.id: it.text for it in read_records(
@@ -190,8 +191,7 @@ def cmd_eval_pope(args) -> int:
     totals = {**res.totals, "questions": args.questions, "input": str(args.file), "n_skipped": len(report.bad)}
     atomic_write_jsonl(out / "scores.jsonl", res.per_question)
     atomic_write_json(out / "results.json", totals)
-    write_manifest(out, command="eval pope", config={k: str(v) if isinstance(v, Path) else v
-                                                     for k, v in vars(args).items() if k != "func"})
+    write_manifest(out, command="eval pope", config=args_config(args))
     print_table(f"POPE ({args.parser} parser, questions={args.questions}) on {args.file}: "
                 f"{totals['n']} answers, {len(report.bad)} skipped",
                 {"Acc": totals["accuracy"], "Prec": totals["precision"], "Rec": totals["recall"],
@@ -223,7 +223,7 @@ def find_world(args, items) -> dict:
 
 
 def cmd_eval_world(args) -> int:
-    from halluc.records import BadLine, ReadReport, atomic_write_json, atomic_write_jsonl, read_records, write_manifest
+    from halluc.records import BadLine, ReadReport, args_config, atomic_write_json, atomic_write_jsonl, read_records, write_manifest
     from halluc.world.metrics import score_world
     report = ReadReport()
     items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key,
@@ -247,8 +247,7 @@ def cmd_eval_world(args) -> int:
     totals = {**res.totals, "input": str(args.file), "n_skipped": len(report.bad)}
     atomic_write_jsonl(out / "scores.jsonl", res.per_caption)
     atomic_write_json(out / "results.json", totals)
-    write_manifest(out, command="eval world", config={k: str(v) if isinstance(v, Path) else v
-                                                      for k, v in vars(args).items() if k != "func"})
+    write_manifest(out, command="eval world", config=args_config(args))
     cols = {"CHAIR_s": "chair_s", "CHAIR_i": "chair_i", "Recall": "recall", "Partner": "partner_rate",
             "Partner(ctl)": "partner_rate_control", "AttrErr": "attribute_error", "RelErr": "relation_error",
             "CountErr": "count_error"}
@@ -310,10 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     from halluc.decode import run as cmd_decode
     from halluc.correct import run as cmd_correct
     from halluc.viewer import run as cmd_view
+    from halluc.experiment import run as cmd_experiment
     from halluc.negatives import run as cmd_negatives
     from halluc.finetune import run as cmd_finetune
     handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct,
-               "negatives": cmd_negatives, "finetune": cmd_finetune, "view": cmd_view}.get(args.command) or {
+               "negatives": cmd_negatives, "finetune": cmd_finetune, "view": cmd_view,
+               "experiment": cmd_experiment}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
     try:
         return handler(args)

@@ -74,7 +74,7 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from decoding.params import parse_assignments
-    from halluc.records import ReadReport, ResumableWriter, read_records, write_manifest
+    from halluc.records import ReadReport, ResumableWriter, args_config, read_records, write_manifest
 
     t0 = time.perf_counter()
     if args.batch_size < 1:
@@ -114,6 +114,7 @@ def _run(args) -> int:
     bar = tqdm(total=len(todo), unit="cap", desc="correct", disable=args.no_progress, file=sys.stderr)
     tally = Counter()
     errors = [str(b) for b in report.bad]
+    t_loop = time.perf_counter()          # correcting alone: spaCy and detector loading left out
     try:
         for i in range(0, len(todo), args.batch_size):
             chunk = todo[i:i + args.batch_size]
@@ -140,9 +141,9 @@ def _run(args) -> int:
                "supported": tally["verdict:supported"], "contradicted": tally["verdict:contradicted"],
                "unverifiable": tally["verdict:unverifiable"], "edits": tally["edits"],
                "captions_changed": tally["changed"], "sentences_removed": tally["sentences_removed"],
-               "errors": len(errors) - len(report.bad), "bad_lines": len(report.bad)}
-    write_manifest(out.parent, command="correct", config={
-        k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"},
+               "errors": len(errors) - len(report.bad), "bad_lines": len(report.bad),
+               "correct_seconds": round(time.perf_counter() - t_loop, 3)}
+    write_manifest(out.parent, command="correct", config=args_config(args),
         extra={"output": str(out), "detector": {"spec": spec, "name": detector.name,
                                                 "fingerprint": detector.fingerprint()},
                "parser": {"module": module, "version": nlp.meta["version"], "spacy": spacy.__version__},

@@ -246,7 +246,7 @@ def run(args) -> int:
 
 def _run(args) -> int:
     import decoding
-    from halluc.records import ResumableWriter, write_manifest
+    from halluc.records import ResumableWriter, args_config, write_manifest
 
     t0 = time.perf_counter()
     rank, world = dist_env()
@@ -299,6 +299,7 @@ def _run(args) -> int:
     bar = tqdm(total=len(todo), unit="img" if kind == "caption" else "q", desc=f"decode {args.method}",
                disable=args.no_progress or rank != 0, file=sys.stderr)
     n_ok, bad = 0, list(errors)
+    t_loop = time.perf_counter()          # decoding alone: model loading and reading inputs left out
 
     def report(it: Item, msg: str) -> None:
         bad.append(f"{it.where}: {msg}")
@@ -330,16 +331,17 @@ def _run(args) -> int:
         writer.close()
         bar.close()
 
+    t_loop = time.perf_counter() - t_loop
     _barrier(world)
     n_total = None
     if rank == 0:
         if world > 1:
             n_total = merge_parts(out, [it.id for it in items], world)
-        write_manifest(out.parent, command="decode", seed=args.seed, config={
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"},
+        write_manifest(out.parent, command="decode", seed=args.seed, config=args_config(args),
             extra={"output": str(out), "model": info, "method": args.method, "method_args": method.args(),
                    "gen": base["gen"], "prompt_template": template, "world_size": world,
-                   "summary": {"decoded": n_ok, "resumed": n_resumed, "skipped": len(bad)}})
+                   "summary": {"decoded": n_ok, "resumed": n_resumed, "skipped": len(bad),
+                               "decode_seconds": round(t_loop, 3)}})
     if world > 1:
         import torch.distributed as dist
         if dist.is_initialized():

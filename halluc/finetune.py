@@ -27,7 +27,6 @@ configuration, timings) and ``run.json``. ``--save-steps N`` keeps trainer check
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -517,7 +516,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from halluc.records import ReadReport, write_manifest
+    from halluc.records import ReadReport, args_config, write_manifest
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -541,7 +540,7 @@ def _run(args) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         summary["skipped"] = len(report.bad)
         write_manifest(args.out, command="finetune", seed=args.seed,
-                       config={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"},
+                       config=args_config(args),
                        extra={"summary": {k: v for k, v in summary.items() if k != "log"},
                               "data": {"path": str(args.data), "examples": len(data), "skipped": len(report.bad)}})
         print(f"{len(data)} examples ({len(report.bad)} skipped), {summary['steps']} steps: answer loss "

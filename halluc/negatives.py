@@ -1075,8 +1075,8 @@ def _run(args) -> int:
                     families=parse_weights(args.families, FAMILIES, "families"),
                     sampling=parse_weights(args.sampling, SAMPLINGS, "sampling"),
                     positives=parse_weights(args.positives, POSITIVE_KINDS, "positives"), seed=args.seed, limit=args.limit)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-              if k not in ("func", "overwrite", "strict")}
+    from halluc.records import args_config
+    config = {k: v for k, v in args_config(args).items() if k not in ("overwrite", "strict")}
     config["inputs"] = _input_stamps(args)
     man = args.out.parent / "run.json"
     if args.out.exists() and man.exists() and not (args.overwrite or args.strict):

@@ -278,6 +278,15 @@ def git_hash() -> str | None:
         return None
 
 
+def args_config(args) -> dict:
+    """A command's parsed arguments as JSON-ready config for run.json (paths as strings, lists too)."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return str(v) if isinstance(v, Path) else v
+    return {k: plain(v) for k, v in vars(args).items() if k != "func"}
+
+
 def write_manifest(out_dir: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
                    argv: list[str] | None = None, extra: dict | None = None) -> Path:
     """Write ``run.json``: what ran, with which configuration, code and package versions."""
