@@ -442,7 +442,7 @@ def relation_phrase(doc, prep) -> tuple[str, int, int] | None:
 
 
 def _claims(cap: Caption) -> None:
-    doc, text = cap.doc, cap.text
+    doc = cap.doc
     heads = {}
     for k, m in enumerate(cap.mentions):
         if not m.negated:

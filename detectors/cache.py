@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from detectors.base import Detection, as_image, detect_batch
+from halluc.records import sha256_files
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS detections (key TEXT PRIMARY KEY, backend TEXT, value TEXT NOT NULL);
@@ -70,14 +71,11 @@ class DetectionCache:
                                      (str(p),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
+        digest = sha256_files([p])
         with self._lock:
             self._db().execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
-                               (str(p), st.st_size, st.st_mtime_ns, h.hexdigest()))
-        return h.hexdigest()
+                               (str(p), st.st_size, st.st_mtime_ns, digest))
+        return digest
 
     def close(self) -> None:
         if self._conn is not None:

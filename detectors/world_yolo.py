@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from detectors.base import BaseDetector, Detection, DetectorConfig, as_image, ma
 from detectors.postprocess import iou as box_iou_xyxy
 from detectors.postprocess import postprocess
 from detectors.yolo import import_ultralytics
+from halluc.records import sha256_files
 from halluc.world.scene import CLASSES, WorldConfig, render, sample_scene
 
 NAME = "world-yolo"
@@ -224,9 +224,9 @@ def train(out_dir: str | os.PathLike = ASSET_DIR, n_train: int = DEFAULTS["n_tra
         write_scenes(tmp / "train", n_train, (seed, TRAIN_SEED_TAG), hard_frac)
         if n_val:
             from halluc.world.builtin import split_dir
-            val = split_to_yolo(split_dir("world-test", n=None if n_val == 300 else n_val), tmp / "val")
+            split_to_yolo(split_dir("world-test", n=None if n_val == 300 else n_val), tmp / "val")
         else:
-            val = write_scenes(tmp / "val", 4, (seed, VAL_SEED_TAG), prefix="v")
+            write_scenes(tmp / "val", 4, (seed, VAL_SEED_TAG), prefix="v")
         t_data = time.time() - t0
         data = {"path": str(tmp), "train": "train/images", "val": "val/images", "names": dict(enumerate(CLASSES))}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -294,7 +294,7 @@ def _write_meta(out: Path, meta: dict) -> None:
 
 
 def _sha256(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
+    return sha256_files([p])
 
 
 # ---------------------------------------------------------------- the backend
@@ -309,7 +309,6 @@ class WorldYolo(BaseDetector):
                  nms_iou: float = 0.5, agnostic: bool = True, max_det: int = 100, batch_size: int = 64,
                  threads: int | None = None):
         super().__init__(config or DetectorConfig())
-        import torch
         import yaml
         from safetensors.torch import load_file
         d = Path(weights_dir)
@@ -450,9 +449,7 @@ def evaluate(weights_dir: str | os.PathLike = ASSET_DIR, split: str = "world-tes
         items = _read_yolo_set(d)
         images = [Image.open(p).convert("RGB") for p, _ in items]
     size = images[0].size[0]
-    t0 = time.time()
     preds = det.predict(images, conf=0.001, iou=0.7, agnostic=False, multi_label=True)
-    dt = time.time() - t0
     iouv = torch.linspace(0.5, 0.95, 10)
     tps, confs, pcls, tcls = [], [], [], []
     gts_total = 0

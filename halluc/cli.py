@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from halluc.command import guard
+
 
 def _add_io(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", type=Path, help="where scores.jsonl, results.json and run.json go "
@@ -305,26 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         from detectors.world_yolo import main as yolo_main
         return yolo_main(["train", *argv[2:]])
     args = build_parser().parse_args(argv)
-    from halluc.records import BadInput
-    from halluc.decode import run as cmd_decode
-    from halluc.correct import run as cmd_correct
-    from halluc.viewer import run as cmd_view
-    from halluc.experiment import run as cmd_experiment
-    from halluc.negatives import run as cmd_negatives
-    from halluc.finetune import run as cmd_finetune
-    handler = {"ls": cmd_ls, "world": cmd_world, "decode": cmd_decode, "correct": cmd_correct,
-               "negatives": cmd_negatives, "finetune": cmd_finetune, "view": cmd_view,
-               "experiment": cmd_experiment}.get(args.command) or {
+    # Subcommand modules carry their handler (set_defaults(func=...)); the rest are defined here.
+    handler = getattr(args, "func", None) or {"ls": cmd_ls, "world": cmd_world}.get(args.command) or {
         "chair": cmd_eval_chair, "pope": cmd_eval_pope, "world": cmd_eval_world}[args.metric]
-    try:
-        return handler(args)
-    except BadInput as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
+    return guard(handler)(args)
 
 if __name__ == "__main__":
     sys.exit(main())

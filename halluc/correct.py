@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from halluc.command import guard, module_main
+
 WORLD_DETECTOR = "world-yolo"
 COCO_IMAGE = "COCO_val2014_{:012d}.jpg"
 
@@ -61,15 +63,6 @@ def _image_path(rec: dict, images: Path | None) -> str | None:
     if images is not None and isinstance(iid, int) and not isinstance(iid, bool):
         return str(images / COCO_IMAGE.format(iid))
     return None
-
-
-def run(args) -> int:
-    from halluc.records import BadInput
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError, BadInput) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
 
 def _run(args) -> int:
@@ -158,11 +151,12 @@ def _run(args) -> int:
     return 2 if tally["records"] == 0 and n_resumed == 0 else 0
 
 
+run = guard(_run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m halluc.correct FILE …`` (``halluc correct`` once wired into halluc.cli)."""
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(["correct", *(argv if argv is not None else sys.argv[1:])]))
+    return module_main(add_parser, argv, command="correct")
 
 
 if __name__ == "__main__":

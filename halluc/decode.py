@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from decoding import DECODERS
+from halluc.command import guard, module_main
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CAPTION_PROMPT = "Please describe this image in detail."   # the CHAIR prompt of LLaVA-1.5/VCD/OPERA runs
@@ -236,14 +237,6 @@ def _default_max_new(kind: str, source: str) -> int:
     return 96 if source.startswith("world-") else 512
 
 
-def run(args) -> int:
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
 def _run(args) -> int:
     import decoding
     from halluc.records import ResumableWriter, args_config, write_manifest
@@ -355,11 +348,12 @@ def _run(args) -> int:
     return 2 if bad and n_ok == 0 and n_resumed == 0 else 0
 
 
+run = guard(_run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m halluc.decode decode …`` (what ``torchrun -m`` needs; ``halluc decode`` is the same)."""
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(argv))
+    return module_main(add_parser, argv)
 
 
 if __name__ == "__main__":

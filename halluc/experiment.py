@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import shlex
 import statistics
@@ -38,6 +37,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from halluc.command import module_main
+from halluc.records import sha256_files
 
 POPE_SPLITS = ("random", "popular", "adversarial")
 SHORT = {"random": "rand", "popular": "pop", "adversarial": "adv"}
@@ -225,14 +227,6 @@ def load_config(path: str | Path) -> dict:
 
 # ---------------------------------------------------------------- stages
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Runner:
     def __init__(self, cfg: dict, out: Path, seeds: list[int], limit: int | None, overwrite: bool = False):
         self.cfg, self.out, self.seeds, self.overwrite = cfg, out, seeds, overwrite
@@ -303,7 +297,7 @@ class Runner:
             f = json.loads((model / "finetune.json").read_text())
             return {"note": f"loss {f.get('loss_before', float('nan')):.3f} -> {f.get('loss_after', float('nan')):.3f}"
                     if "loss_after" in f else ""}
-        self.stage(model, f"finetune {name}", {"argv": ft, "data": _sha(data),
+        self.stage(model, f"finetune {name}", {"argv": ft, "data": sha256_files([data]),
                                                "base": self.models["base"]["weights_sha256"]}, train,
                    model / "model.safetensors")
         return model
@@ -344,7 +338,7 @@ class Runner:
             s = man["summary"]
             return {"n": s["corrected"], "seconds": s["correct_seconds"], "detector": man["detector"],
                     "note": f"{s['captions_changed']} captions changed, {s['contradicted']} claims contradicted"}
-        stamp = self.stage(d, f"correct {label}", {"argv": argv[2:], "input": _sha(captions)}, run, out)
+        stamp = self.stage(d, f"correct {label}", {"argv": argv[2:], "input": sha256_files([captions])}, run, out)
         self.detector = self.detector or stamp.get("detector")
         return out, stamp
 
@@ -352,7 +346,7 @@ class Runner:
     def score_world(self, path: Path, text_key: str | None, label: str) -> dict:
         d = path.parent / "score-world"      # the scenes are found from the records' image paths
         argv = ["eval", "world", str(path), "--out-dir", str(d)] + ["--text-key", text_key] * bool(text_key)
-        self.stage(d, f"score {label}", {"input": _sha(path), "text_key": text_key}, lambda fresh: self.call(argv, d),
+        self.stage(d, f"score {label}", {"input": sha256_files([path]), "text_key": text_key}, lambda fresh: self.call(argv, d),
                    d / "results.json")
         return json.loads((d / "results.json").read_text())
 
@@ -363,7 +357,7 @@ class Runner:
         lines = (split_dir("world-pope") / f"pope_{split}.jsonl").read_text(encoding="utf-8").splitlines(True)
         questions.write_text("".join(lines[:self.pope_limit]), encoding="utf-8")
         argv = ["eval", "pope", str(answers), "--questions", str(questions), "--parser", parser, "--out-dir", str(d)]
-        self.stage(d, f"score {label}", {"input": _sha(answers), "questions": _sha(questions), "parser": parser},
+        self.stage(d, f"score {label}", {"input": sha256_files([answers]), "questions": sha256_files([questions]), "parser": parser},
                    lambda fresh: self.call(argv, d),
                    d / "results.json")
         return json.loads((d / "results.json").read_text())
@@ -584,9 +578,7 @@ def run_experiment(cfg: dict, args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m halluc.experiment run FILE …`` (``halluc experiment run`` once wired into halluc.cli)."""
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(["experiment", *(sys.argv[1:] if argv is None else argv)]))
+    return module_main(add_parser, argv, command="experiment")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from halluc.command import guard, module_main
+
 # vision-tower module names of the families we run (LLaVA / LLaVA-NeXT, Qwen2-VL, InstructBLIP)
 VISION_PARTS = ("vision_tower", "visual", "vision_model", "qformer", "query_tokens")
 LANGUAGE_PARTS = ("language_model",)
@@ -506,15 +508,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> int:
-    from halluc.records import BadInput
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError, BadInput) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
 def _run(args) -> int:
     from halluc.records import ReadReport, args_config, write_manifest
     if args.threads:
@@ -548,11 +541,12 @@ def _run(args) -> int:
     return 0
 
 
+run = guard(_run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m halluc.finetune finetune …`` (what ``accelerate launch -m`` needs)."""
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(argv))
+    return module_main(add_parser, argv)
 
 
 if __name__ == "__main__":

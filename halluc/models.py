@@ -38,15 +38,10 @@ def resolve(model_id: str) -> tuple[str, dict]:
 def weights_sha256(model_id: str) -> str | None:
     """sha256 over a model folder's ``*.safetensors`` in name order (None for a hub id): what a cached
     result is keyed on, so that another checkpoint under the same name is never mistaken for it."""
-    import hashlib
+    from halluc.records import sha256_files
     d = Path(resolve(model_id)[0])
     files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
-    h = hashlib.sha256()
-    for f in files:
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest() if files else None
+    return sha256_files(files) if files else None
 
 
 def load(model_id: str = BUILTIN, dtype: str | None = None, device: str | None = None, device_map=None):

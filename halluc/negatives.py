@@ -45,6 +45,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from halluc.command import guard, module_main
+
 FAMILIES = ("nonexistent", "existent", "knowledge")
 SAMPLINGS = ("random", "popular", "adversarial")
 TASKS = {"nonexistent": "nonexistent_object", "existent": "existent_object", "knowledge": "knowledge_manipulation"}
@@ -1060,14 +1062,6 @@ def _input_stamps(args) -> dict:
     return out
 
 
-def run(args) -> int:
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
 def _run(args) -> int:
     from halluc.records import atomic_write_jsonl, write_manifest
     t0 = time.perf_counter()
@@ -1109,10 +1103,11 @@ def _run(args) -> int:
     return 0
 
 
+run = guard(_run)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(argv))
+    return module_main(add_parser, argv)
 
 
 if __name__ == "__main__":

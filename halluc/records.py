@@ -254,6 +254,17 @@ class ResumableWriter:
 _VERSIONED = ("halluc", "torch", "transformers", "spacy", "numpy", "ultralytics", "peft", "trl")
 
 
+def sha256_files(paths) -> str:
+    """sha256 over the files' contents, in the order given, read in blocks (weights can be large)."""
+    import hashlib
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
     """Installed versions, read from metadata (importing torch just to ask would cost seconds)."""
     out = {"python": platform.python_version()}

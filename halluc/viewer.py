@@ -32,6 +32,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from halluc.command import module_main
+
 ENV = "HALLUC_VIEW"
 APP = Path(__file__).with_name("viewer_app.py")
 VERDICT_COLOURS = {"supported": (22, 163, 74), "contradicted": (220, 38, 38), "unverifiable": (128, 128, 128)}
@@ -277,9 +279,7 @@ def claim_rows(claims) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m halluc.viewer FILE …`` (``halluc view`` once wired into halluc.cli)."""
-    ap = argparse.ArgumentParser(prog="halluc")
-    add_parser(ap.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run(ap.parse_args(["view", *(argv if argv is not None else sys.argv[1:])]))
+    return module_main(add_parser, argv, command="view")
 
 
 if __name__ == "__main__":

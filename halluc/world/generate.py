@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from halluc.records import atomic_write_json, atomic_write_text
-from halluc.world.language import PLURAL, caption, questions
+from halluc.world.language import caption, questions
 from halluc.world.scene import CLASSES, Scene, WorldConfig, relation, render, sample_scene
 
 SPLITS = ("train", "test", "bias", "control", "bias-hard", "pope")

@@ -174,7 +174,6 @@ def sample_scene(cfg: WorldConfig, rng: np.random.Generator, scene_id: str = "0"
 
 
 def _force(cfg, rng, objs, force, weights):
-    present = [c for c, _ in objs]
     absent = {c for c, keep in force.items() if not keep}
     allowed = [c for c in CLASSES if c not in absent]
     out = []

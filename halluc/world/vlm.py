@@ -11,7 +11,7 @@ so that every code path that runs a llava-hf checkpoint runs it unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from halluc.world.language import NUMBERS, PLURAL, RELATIONS
