@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quick", action="store_true", help="a few steps on a few scenes (a smoke test)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a TrainConfig field, e.g. --set lm_steps=3000 --set look_match=1,1")
+                   help="override a TrainConfig field, e.g. --set lm_steps=3000 --set look_named=1,1")
 
     td = ws.add_parser("train-detector", add_help=False,
                        help="train the world-yolo detector (ultralytics, from yolov8n.yaml, CPU, ~11 min); "
