@@ -36,7 +36,7 @@ def main() -> int:
     import detectors
     from correction.claims import parser
     from correction.pipeline import Corrector, Job, coco_domain
-    from halluc.metrics.chair import Chair, load_gt
+    from halluc.metrics.chair import load_gt
     from halluc.records import atomic_write_jsonl
 
     recs = [json.loads(line) for line in args.input.open(encoding="utf-8") if line.strip()][:args.limit]
@@ -54,7 +54,7 @@ def main() -> int:
     dt = time.perf_counter() - t0
 
     gt = load_gt("builtin", args.variant)
-    scorer = Chair(dom.chair.vocab, args.variant)
+    scorer = dom.chair                      # coco_domain(variant): CHAIR's COCO table, that variant
     before = scorer.score([(str(r["image_id"]), r["image_id"], r["caption"]) for r in out], gt).totals
     after = scorer.score([(str(r["image_id"]), r["image_id"], r["corrected_text"]) for r in out], gt).totals
     verdicts = Counter(c["verdict"] for r in out for c in r["claims"])

@@ -125,11 +125,10 @@ def main() -> int:
     dec = decode(args, captions)
 
     oracle = f"oracle:world:{split}"
-    runs = {}
-    for name, spec in (("detector", args.detector), ("oracle", oracle)):
-        runs[name] = correct(args, captions, spec, out / f"correct-{spec.split(':')[0]}" / "corrected.jsonl")
-    recs = {name: [json.loads(x) for x in (out / f"correct-{spec.split(':')[0]}" / "corrected.jsonl").open()]
-            for name, spec in (("detector", args.detector), ("oracle", oracle))}
+    specs = {"detector": args.detector, "oracle": oracle}
+    paths = {name: out / f"correct-{spec.split(':')[0]}" / "corrected.jsonl" for name, spec in specs.items()}
+    runs = {name: correct(args, captions, spec, paths[name]) for name, spec in specs.items()}
+    recs = {name: [json.loads(x) for x in paths[name].open()] for name in specs}
     load_avg = os.getloadavg()[0]
     rate, ss_dt, ss_texts = steady_state(args.detector, recs["detector"])
     same = sum(a == r["corrected_text"] for a, r in zip(ss_texts, recs["detector"]))

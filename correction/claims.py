@@ -101,11 +101,7 @@ class Domain:
     def world(cls, synonyms: str | None = None, config=None, variant: str = "singularize") -> "Domain":
         """The controlled world: a split's synonyms.txt, or the builtin class list."""
         from halluc.metrics.chair import Chair, Vocabulary
-        from halluc.world.generate import synonyms_text
-        if synonyms:
-            vocab = Vocabulary.from_file(synonyms)
-        else:
-            vocab = Vocabulary(Vocabulary.parse_synonyms(synonyms_text()), {}, name="world")
+        vocab = Vocabulary.from_file(synonyms) if synonyms else Vocabulary.world()
         return cls("world", Chair(vocab, variant), world_grammar=True, config=config)
 
     @classmethod
@@ -117,10 +113,8 @@ class Domain:
 @dataclass
 class Mention:
     """One object mention: the object word(s) and the noun phrase around them."""
-    word: str                         # the object word(s) as written ("dogs", "hot dog")
     name: str                         # canonical name: what the detector is asked for
     span: tuple[int, int]             # chars of the object word(s)
-    np: tuple[int, int]               # chars of the noun phrase: determiner/number .. head noun
     head: int                         # token index of the object's head noun
     np_head: int                      # token index of the phrase's head ("pair" in "a pair of skis")
     np_start: int                     # token index where the noun phrase starts
@@ -130,7 +124,6 @@ class Mention:
     count: int | str | None = None    # claimed number, SEVERAL, or None (no count claimed)
     count_span: tuple[int, int] | None = None
     plural: bool = False
-    open: bool = False                # a noun chunk outside the vocabulary (open-vocabulary detectors)
 
 
 @dataclass
@@ -216,15 +209,15 @@ def token_offsets(text: str, tokens: list[str]) -> list[tuple[int, int] | None]:
     return out
 
 
-def vocabulary_mentions(text: str, cw, base: int = 0) -> list[tuple[str, str, tuple[int, int]]]:
-    """(word, canonical name, char span) of each CHAIR match, in order; ``base`` shifts the spans."""
+def vocabulary_mentions(text: str, cw, base: int = 0) -> list[tuple[str, tuple[int, int]]]:
+    """(canonical name, char span) of each CHAIR match, in order; ``base`` shifts the spans."""
     offs = token_offsets(text, cw.tokens)
     out = []
     for (a, b), name in zip(cw.spans, cw.objects):
         if offs[a] is None or offs[b - 1] is None:
             continue
         s, e = offs[a][0], offs[b - 1][1]
-        out.append((text[s:e], name, (s + base, e + base)))
+        out.append((name, (s + base, e + base)))
     return out
 
 
@@ -285,32 +278,32 @@ def read_claims(text: str, doc, domain: Domain, cw, *, open_vocab: bool = False)
         words = [t for t in s if not t.is_space]
         cap.sentences.append((words[0].idx, words[-1].idx + len(words[-1])) if words else (s.start_char, s.start_char))
     sent_of = {t.i: k for k, s in enumerate(sents) for t in s}
-    found: list[tuple[str, str, tuple[int, int], Any, bool]] = []
-    for word, name, (s, e) in vocabulary_mentions(text, cw):
+    found: list[tuple[str, tuple[int, int], Any]] = []     # (canonical name, char span, head token)
+    for name, (s, e) in vocabulary_mentions(text, cw):
         span = doc.char_span(s, e, alignment_mode="expand")
         if span is not None and len(span):
-            found.append((word, name, (s, e), span.root, False))
+            found.append((name, (s, e), span.root))
     if open_vocab:
-        taken = {h.i for *_, h, _ in found}
+        taken = {h.i for *_, h in found}
         for chunk in doc.noun_chunks:
             r = chunk.root
             if r.i in taken or r.pos_ != "NOUN" or r.lower_ in _NOT_OBJECTS or r.lemma_.lower() in _NOT_OBJECTS:
                 continue
             words = [c for c in r.lefts if c.dep_ == "compound"] + [r]
             name = " ".join([w.lower_ for w in words[:-1]] + [r.lemma_.lower()])
-            found.append((doc[words[0].i:r.i + 1].text, name, (words[0].idx, r.idx + len(r)), r, True))
-    found.sort(key=lambda f: f[2])
-    for word, name, span, head, is_open in found:
+            found.append((name, (words[0].idx, r.idx + len(r)), r))
+    found.sort(key=lambda f: f[1])
+    for name, span, head in found:
         nph = _np_head(head)
         start = _np_start(nph)
         count, cspan = _count(head, nph, domain.world_grammar)
         plural = head.tag_ in ("NNS", "NNPS") or SINGULAR.get(head.lower_, head.lower_) != head.lower_
         cap.mentions.append(Mention(
-            word, name, span, (doc[start].idx, head.idx + len(head)), head.i, nph.i, start, sent_of[head.i],
+            name, span, head.i, nph.i, start, sent_of[head.i],
             negated=_negated(nph), definite=any(c.dep_ in ("det", "poss") and c.lower_ in _DEFINITE
                                                  for c in nph.lefts),
             count=count, count_span=(doc[cspan[0]].idx, doc[cspan[1] - 1].idx + len(doc[cspan[1] - 1]))
-            if cspan else None, plural=plural, open=is_open))
+            if cspan else None, plural=plural))
     cap.lists = _lists(doc, cap.mentions)
     for items in cap.lists:                          # "no cat or dog": the negation covers the list
         first = [m for m in cap.mentions if items[0][0] <= m.np_head < items[0][1]]
@@ -477,4 +470,4 @@ def tail_claims(text: str, start: int, domain: Domain, reason: str) -> list[Clai
     """Existence claims (unverifiable) for object words past ``start``, read without parsing."""
     cw = domain.chair.caption_words([text[start:]])[0]
     return [Claim("existence", span, [name], True, -1, [], verdict="unverifiable", reason=reason)
-            for _, name, span in vocabulary_mentions(text[start:], cw, base=start)]
+            for name, span in vocabulary_mentions(text[start:], cw, base=start)]

@@ -107,8 +107,8 @@ def language_problem(text: str, domain: Domain) -> str | None:
     words = [w.lower() for w in _WORDS.findall(text)]
     if len(words) < 4:
         return None
-    known = _english_words() | set(domain.chair.vocab.canonical)
-    share = sum(w in known for w in words) / len(words)
+    stop, vocab = _english_words(), domain.chair.vocab.canonical
+    share = sum(w in stop or w in vocab for w in words) / len(words)
     return None if share >= 0.15 else f"not English text ({share:.0%} English function/object words)"
 
 
@@ -159,9 +159,9 @@ class Corrector:
         todo = [i for i, j in enumerate(jobs) if cuts[i]]
         caps = dict(zip(todo, extract([jobs[i].text[:cuts[i]] for i in todo], [jobs[i].domain for i in todo],
                                       nlp=self.nlp, open_vocab=self.open_vocab)))
-        ask = [i for i in todo if errors[i] is None and needed_phrases(caps[i])]
-        dets = self._detect([jobs[i] for i in ask], [needed_phrases(caps[i]) for i in ask])
-        found = dict(zip(ask, dets))
+        phrases = {i: p for i in todo if errors[i] is None and (p := needed_phrases(caps[i]))}
+        dets = self._detect([jobs[i] for i in phrases], list(phrases.values()))
+        found = dict(zip(phrases, dets))
         for i, j in enumerate(jobs):
             out = outs[i]
             text = j.text if isinstance(j.text, str) else ""

@@ -105,21 +105,28 @@ def verify(cap: Caption, dets: list, *, image=None, checker=None) -> None:
         else:
             gone[k] = f"no {m.name} detected"
 
+    decisions: dict[int, tuple[list, list]] = {}      # mention -> (its boxes, attribute claims they decide)
+
     def decided(k):
-        geometry = [d for d in by_name[cap.mentions[k].name] if d.box is not None]
-        return geometry, [c for c in by_mention.get(k, []) if c.kind == "attribute"
-                          and any(observe(d, c)[0] != "unverifiable" for d in geometry)]
+        if k not in decisions:
+            geometry = [d for d in by_name[cap.mentions[k].name] if d.box is not None]
+            decisions[k] = geometry, [c for c in by_mention.get(k, []) if c.kind == "attribute"
+                                      and any(observe(d, c)[0] != "unverifiable" for d in geometry)]
+        return decisions[k]
 
     def score(d, claims):
         return sum(observe(d, c)[0] == "supported" for c in claims)
+
+    def best_score(k):
+        geometry, checked = decided(k)
+        return max([score(d, checked) for d in geometry] or [0])
 
     # Controlled-world captions describe each instance once ("a red star , a blue star"): there,
     # mentions take instances one after the other, the best-matching mention first, and a mention
     # left without any is contradicted. Elsewhere "a dog ... the brown dog" may name one dog twice.
     exact = dom.world_grammar
     if exact:
-        present.sort(key=lambda k: (cap.mentions[k].definite, -max(
-            [score(d, decided(k)[1]) for d in decided(k)[0]] or [0]), k))
+        present.sort(key=lambda k: (cap.mentions[k].definite, -best_score(k), k))
     taken: set[int] = set()
     for k in present:
         m = cap.mentions[k]

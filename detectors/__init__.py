@@ -22,11 +22,7 @@ import importlib
 
 from detectors.base import DETECTORS, Detection, Detector, DetectorConfig, detect_batch
 
-__all__ = ["DETECTORS", "Detection", "Detector", "DetectorConfig", "detect_batch", "load", "names"]
-
-
-def names() -> list[str]:
-    return list(DETECTORS)
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorConfig", "detect_batch", "load"]
 
 
 def load(spec: str, *, cache=False, **options) -> Detector:

@@ -12,7 +12,7 @@ Nothing here imports torch: ``halluc ls`` lists ``DETECTORS`` without loading an
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Protocol, runtime_checkable
 
 # name -> lazy "module:attr" of a factory ``f(arg: str | None, **options) -> Detector``;
@@ -55,17 +55,16 @@ class DetectorConfig:
     text_threshold: float = 0.25
     min_area: float = 0.001            # drop boxes under 0.1 % of the image
     dedup_iou: float = 0.95
-    extra: dict = field(default_factory=dict)
 
     def thresholds(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "extra"}
+        return asdict(self)
 
 
 def make_config(options: dict, allowed: tuple[str, ...] = (), **defaults) -> tuple[DetectorConfig, dict]:
     """Split ``options`` into a DetectorConfig (threshold fields, strings converted) and the backend's
     own options. ``defaults`` are the backend's threshold defaults; a key in neither set is an error
     that names the valid ones (a misspelt ``box_treshold`` must not silently do nothing)."""
-    names = {f.name for f in fields(DetectorConfig)} - {"extra"}
+    names = {f.name for f in fields(DetectorConfig)}
     unknown = set(options) - names - set(allowed)
     if unknown:
         raise ValueError(f"unknown detector option(s) {', '.join(sorted(unknown))}; "
@@ -99,10 +98,12 @@ class BaseDetector:
     """Shared plumbing: a name, a config, a fingerprint, and a looping ``detect_batch``.
 
     Subclasses implement ``detect`` (and may override ``detect_batch`` to run real batches) and
-    ``_fingerprint`` (weights hash and whatever else, besides the thresholds, changes the output).
+    ``_fingerprint`` (weights hash and whatever else, besides the thresholds, changes the output);
+    ``fingerprint`` computes it once per detector (hashing weights is not free) and keeps it.
     """
     name = "base"
     keyed_by = "image"        # the cache keys on pixels; oracles say "image_id"
+    _fp: dict | None = None   # the fingerprint, once computed
 
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
@@ -120,8 +121,10 @@ class BaseDetector:
         return {}
 
     def fingerprint(self) -> dict:
-        # "postprocess" versions our own filtering code: bump it when that changes the output.
-        return {"backend": self.name, "postprocess": 1, **self.config.thresholds(), **self._fingerprint()}
+        if self._fp is None:
+            # "postprocess" versions our own filtering code: bump it when that changes the output.
+            self._fp = {"backend": self.name, "postprocess": 1, **self.config.thresholds(), **self._fingerprint()}
+        return self._fp
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

@@ -115,12 +115,9 @@ class CachedDetector:
         self.inner = inner
         self.cache = cache or DetectionCache()
         self.name = inner.name
-        self._fp: dict | None = None
 
     def fingerprint(self) -> dict:
-        if self._fp is None:                    # hashing weights is not free: once per wrapper
-            self._fp = self.inner.fingerprint()
-        return self._fp
+        return self.inner.fingerprint()         # BaseDetector computes it once and keeps it
 
     def key(self, image, phrases: list[str], image_id=None) -> str:
         if getattr(self.inner, "keyed_by", "image") == "image_id" or image is None:

@@ -42,7 +42,7 @@ from detectors.base import BaseDetector, Detection, DetectorConfig, as_image, ma
 from detectors.postprocess import iou as box_iou_xyxy
 from detectors.postprocess import postprocess
 from detectors.yolo import import_ultralytics
-from halluc.records import sha256_files
+from halluc.records import atomic_write_text, sha256_files
 from halluc.world.scene import CLASSES, WorldConfig, render, sample_scene
 
 NAME = "world-yolo"
@@ -65,8 +65,7 @@ def world_label_map():
     "a red star", "two large stars" -> star; "crosses" -> cross (through CHAIR's "cros")."""
     from detectors.labels import LabelMap
     from halluc.metrics.chair import Vocabulary
-    from halluc.world.generate import synonyms_text
-    return LabelMap(Vocabulary(Vocabulary.parse_synonyms(synonyms_text()), {}, name="world"))
+    return LabelMap(Vocabulary.world())
 
 
 # ---------------------------------------------------------------- model yaml
@@ -290,7 +289,7 @@ def export(model, cfg: dict, out_dir: str | os.PathLike, meta: dict) -> dict:
 
 
 def _write_meta(out: Path, meta: dict) -> None:
-    (out / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
 
 
 def _sha256(p: Path) -> str:
@@ -378,10 +377,7 @@ class WorldYolo(BaseDetector):
                     results.append(d)
         return results
 
-    # -- the Detector protocol
-
-    def detect(self, image, phrases: list[str], *, image_id=None) -> list[Detection]:
-        return self.detect_batch([image], [phrases], [image_id])[0]
+    # -- the Detector protocol (``detect`` is BaseDetector's: a batch of one)
 
     def detect_batch(self, images, phrases_per_image, image_ids=None) -> list[list[Detection]]:
         """One batched forward pass over the images that have phrases to answer."""
@@ -419,11 +415,10 @@ def load(arg: str | None = None, **options) -> WorldYolo:
     model.yaml, world_yolo.json). Options: the DetectorConfig thresholds (box_threshold 0.35 ...),
     nms_iou (0.5), agnostic (true: one class per place — world objects never overlap), max_det,
     batch_size, threads."""
-    config = options.pop("config", None)
     cfg, rest = make_config(options, ("nms_iou", "agnostic", "max_det", "batch_size", "threads"))
     if "agnostic" in rest:
         rest["agnostic"] = _bool(rest["agnostic"])
-    return WorldYolo(arg or ASSET_DIR, config=config or cfg, **rest)
+    return WorldYolo(arg or ASSET_DIR, config=cfg, **rest)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -470,11 +465,11 @@ def evaluate(weights_dir: str | os.PathLike = ASSET_DIR, split: str = "world-tes
     res = ap_per_class(tp, conf, pc, tc, names=dict(enumerate(CLASSES)))
     ap, ap_class = res[5], res[6]
     per_class = {CLASSES[int(c)]: round(float(ap[i, 0]), 4) for i, c in enumerate(ap_class)}
-    op = operating_point(det, images, items, size)
-    # speed: detect_batch at the operating point, one thread, batched
+    # speed: predictions at the operating point (the box threshold), one thread, batched
     t0 = time.time()
-    det.predict(images)
+    at_threshold = det.predict(images)
     ips = len(images) / (time.time() - t0)
+    op = operating_point(det, at_threshold, items, size)
     out = {"set": name, "n_images": len(images), "n_objects": int(gts_total),
            "mAP50": round(float(ap[:, 0].mean()), 4), "mAP50-95": round(float(ap.mean()), 4),
            "ap50_per_class": per_class, "operating_point": op,
@@ -497,9 +492,8 @@ def _match(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return correct
 
 
-def operating_point(det: WorldYolo, images: list, items: list, size: int) -> dict:
-    """Precision and recall (IoU 0.5, class must match) of what ``detect`` returns at the box threshold."""
-    preds = det.predict(images)
+def operating_point(det: WorldYolo, preds: list[np.ndarray], items: list, size: int) -> dict:
+    """Precision and recall (IoU 0.5, class must match) of ``det.predict`` at the box threshold (``preds``)."""
     tp = fp = n_gt = 0
     for (_, lab), p in zip(items, preds):
         gts = [(int(c), (cx - w / 2) * size, (cy - h / 2) * size, (cx + w / 2) * size, (cy + h / 2) * size)

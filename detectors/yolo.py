@@ -37,15 +37,15 @@ def import_ultralytics():
     return ultralytics
 
 
-def local_checkpoint(arg: str | None, what: str) -> Path:
+def local_checkpoint(arg: str | None) -> Path:
     if not arg:
-        raise ValueError(f"{what} needs a local checkpoint: '{what}:/path/to/best.pt'")
+        raise ValueError("yolo needs a local checkpoint: 'yolo:/path/to/best.pt'")
     p = Path(arg).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(f"{what}:{arg}: no such file {p.resolve()}; a YOLO checkpoint must be a local "
+        raise FileNotFoundError(f"yolo:{arg}: no such file {p.resolve()}; a YOLO checkpoint must be a local "
                                 f".pt (nothing is downloaded here, ultralytics would try to fetch {p.name!r})")
     if p.suffix != ".pt":
-        raise ValueError(f"{what}:{arg}: expected a .pt checkpoint")
+        raise ValueError(f"yolo:{arg}: expected a .pt checkpoint")
     return p.resolve()
 
 
@@ -53,11 +53,10 @@ class YoloDetector(BaseDetector):
     name = "yolo"
 
     def __init__(self, weights: Path, config, labels: LabelMap, device: str | None = None,
-                 imgsz: int | str | None = None, batch_size: int | str = 16, name: str | None = None):
+                 imgsz: int | str | None = None, batch_size: int | str = 16):
         super().__init__(config)
         import_ultralytics()
         from ultralytics import YOLO
-        self.name = name or self.name
         self.weights = Path(weights)
         self.labels = labels
         self.device = device
@@ -90,4 +89,4 @@ class YoloDetector(BaseDetector):
 def load(arg: str | None, **options) -> YoloDetector:
     config, rest = make_config(options, ("device", "imgsz", "batch_size", "synonyms"), box_threshold=0.25)
     labels = label_map(rest.pop("synonyms", None))
-    return YoloDetector(local_checkpoint(arg, "yolo"), config, labels, **rest)
+    return YoloDetector(local_checkpoint(arg), config, labels, **rest)

@@ -54,24 +54,17 @@ def make_data(args, out: Path) -> dict[str, Path]:
     return paths
 
 
-def fingerprint(model_id: str) -> list:
-    """Size and mtime of a model's weights: a cached result is reused only for the same checkpoint."""
-    from halluc.models import resolve
-    path = Path(resolve(model_id)[0])
-    return sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in path.glob("*.safetensors")) \
-        if path.is_dir() else [model_id]
+def fingerprint(model_id: str) -> str:
+    """sha256 of a model's weights (the id itself for a hub id): a cached result is reused only for the
+    same checkpoint."""
+    from halluc.models import weights_sha256
+    return weights_sha256(model_id) or model_id
 
 
 def train(args, arm: str, data: Path, out: Path) -> Path:
     from halluc.finetune import main as finetune
+    from halluc.records import atomic_write_json
     d = out / f"ft-{arm}"
-    key = {"base": fingerprint(args.model), "data": [data.stat().st_size, data.stat().st_mtime_ns],
-           "argv": sys.argv[1:]}
-    stamp = out / f"ft-{arm}.key.json"
-    if (d / "finetune.json").exists() and (d / "model.safetensors").exists() and not args.overwrite \
-            and stamp.exists() and json.loads(stamp.read_text()) == key:
-        print(f"[{arm}] {d} is up to date: not retrained", file=sys.stderr)
-        return d
     argv = ["finetune", "--model", args.model, "--data", str(data), "--out", str(d), "--steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--no-progress",
             "--logging-steps", str(max(1, args.steps // 10))]
@@ -80,9 +73,17 @@ def train(args, arm: str, data: Path, out: Path) -> Path:
         argv += ["--lr", str(args.lr)]
     if args.train_projector and not args.full:
         argv += ["--train-projector"]
+    # what the trained model depends on: the base weights, the data and the finetune command (evaluation-only
+    # flags such as --n or --threads do not force retraining)
+    key = {"base": fingerprint(args.model), "data": [data.stat().st_size, data.stat().st_mtime_ns], "argv": argv}
+    stamp = out / f"ft-{arm}.key.json"
+    if (d / "finetune.json").exists() and (d / "model.safetensors").exists() and not args.overwrite \
+            and stamp.exists() and json.loads(stamp.read_text()) == key:
+        print(f"[{arm}] {d} is up to date: not retrained", file=sys.stderr)
+        return d
     if finetune(argv) != 0:
         raise SystemExit(f"halluc finetune failed: {' '.join(argv)}")
-    stamp.write_text(json.dumps(key) + "\n")
+    atomic_write_json(stamp, key)
     return d
 
 
@@ -94,6 +95,7 @@ def evaluate(model_id: str, name: str, args, out: Path) -> dict:
         if rec.get("n") == args.n and rec.get("model") == model_id and rec.get("fingerprint") == fp:
             return rec
     from halluc.models import load
+    from halluc.records import atomic_write_json
     t0 = time.time()
     model, processor, _ = load(model_id)
     rec = {"model": model_id, "n": args.n, "fingerprint": fp}
@@ -103,7 +105,7 @@ def evaluate(model_id: str, name: str, args, out: Path) -> dict:
     rec[CAPTION_SPLIT] = res.totals
     rec["examples"] = [t for _, _, t in items[:3]]
     rec["seconds"] = round(time.time() - t0, 1)
-    path.write_text(json.dumps(rec, indent=2) + "\n")
+    atomic_write_json(path, rec)
     t = rec[CAPTION_SPLIT]
     print(f"[{name}] POPE adv F1 {rec['pope-adversarial']['f1']:.1f} yes {rec['pope-adversarial']['yes_ratio']:.1f} | "
           f"{CAPTION_SPLIT} CHAIR_i {t['chair_i']:.1f} recall {t['recall']:.1f} partner {t['partner_rate']:.1f} "
@@ -154,6 +156,7 @@ def main(argv=None):
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
     import torch
+    from halluc.records import atomic_write_json, atomic_write_text
     torch.set_num_threads(args.threads)
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -174,10 +177,10 @@ def main(argv=None):
     res = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "results": rows, "finetune": {a: {k: v for k, v in f.items() if k != "log"} for a, f in ft.items()},
            "verdict": verdict, "seconds": round(time.time() - t0, 1)}
-    (args.out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write_json(args.out / "results.json", res)
     note = (f"\nadversarial POPE F1, LRV - control: {gap:+.1f} (target >= +10); caption recall on {CAPTION_SPLIT}, "
             f"before - LRV: {recall_drop:+.1f} (target <= 3); {'met' if verdict['met'] else 'NOT met'}.\n")
-    (args.out / "results.md").write_text(f"# LRV negatives on the controlled world\n\n{md}\n{note}")
+    atomic_write_text(args.out / "results.md", f"# LRV negatives on the controlled world\n\n{md}\n{note}")
     print(md + note)
     print(f"wrote {args.out}/results.json, results.md ({res['seconds']:.0f}s)")
 

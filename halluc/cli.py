@@ -203,15 +203,14 @@ def cmd_eval_pope(args) -> int:
     return 0
 
 
-def find_world(args, items) -> dict:
+def find_world(items, dirs=None) -> dict:
+    """Scenes of the world split folders ``dirs``; without them, of the splits the records' images lie in,
+    else of the builtin splits their image_ids name."""
     from halluc.world.metrics import load_scenes
-    dirs = list(args.world or [])
+    dirs = list(dirs or [])
     if not dirs:
-        for it in items:
-            img = it.rec.get("image")
-            if img and Path(img).parent.name == "images" and (Path(img).parent.parent / "scenes.jsonl").exists():
-                dirs.append(Path(img).parent.parent)
-        dirs = list(dict.fromkeys(dirs))
+        from correction.pipeline import world_split_of
+        dirs = list(dict.fromkeys(d for d in (world_split_of(it.rec.get("image")) for it in items) if d))
     if not dirs:
         from halluc.world.builtin import DATASETS, split_dir
         from halluc.world.generate import SPLITS
@@ -230,7 +229,7 @@ def cmd_eval_world(args) -> int:
     report = ReadReport()
     items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key,
                               required={"image_id": (int, str)}, strict=args.strict, report=report))
-    scenes = find_world(args, items)
+    scenes = find_world(items, args.world)
     rows = []
     for it in items:
         if str(it.rec["image_id"]) not in scenes:

@@ -129,7 +129,6 @@ def _run(args) -> int:
         writer.close()
         bar.close()
 
-    import spacy
     summary = {"corrected": tally["records"], "resumed": n_resumed, "claims": tally["claims"],
                "supported": tally["verdict:supported"], "contradicted": tally["verdict:contradicted"],
                "unverifiable": tally["verdict:unverifiable"], "edits": tally["edits"],
@@ -139,7 +138,7 @@ def _run(args) -> int:
     write_manifest(out.parent, command="correct", config=args_config(args),
         extra={"output": str(out), "detector": {"spec": spec, "name": detector.name,
                                                 "fingerprint": detector.fingerprint()},
-               "parser": {"module": module, "version": nlp.meta["version"], "spacy": spacy.__version__},
+               "parser": {"module": module, "version": nlp.meta["version"]},
                "summary": summary})
     dt = time.perf_counter() - t0
     s = summary

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from decoding import DECODERS
 from halluc.command import guard, module_main
+from halluc.correct import COCO_IMAGE
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CAPTION_PROMPT = "Please describe this image in detail."   # the CHAIR prompt of LLaVA-1.5/VCD/OPERA runs
@@ -125,7 +126,7 @@ def _chair500_items(folder: Path, prompt: str) -> list[Item]:
     ids = json.loads(asset_path("coco_chair/chair500_ids.json").read_text())["image_ids"]
     out = []
     for i in ids:
-        p = folder / f"COCO_val2014_{i:012d}.jpg"
+        p = folder / COCO_IMAGE.format(i)
         out.append(Item(f"chair500/{i}", p, prompt, str(p), {"image_id": i}))
     return out
 

@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from halluc.command import module_main
-from halluc.records import sha256_files
+from halluc.command import guard, module_main
+from halluc.records import atomic_write_text, sha256_files
 
 POPE_SPLITS = ("random", "popular", "adversarial")
 SHORT = {"random": "rand", "popular": "pop", "adversarial": "adv"}
@@ -263,12 +263,12 @@ class Runner:
             return old
         fresh = self.overwrite or (old is not None and old.get("key") != key)
         d.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"key": key, "done": False}) + "\n")
+        atomic_write_text(path, json.dumps({"key": key, "done": False}) + "\n")
         self.log(f"{label} …", end="")
         t0 = time.perf_counter()
         info = fn(fresh) or {}
         stamp = {"key": key, "done": True, "wall_seconds": round(time.perf_counter() - t0, 2), **info}
-        path.write_text(json.dumps(stamp, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(stamp, indent=1) + "\n")
         self.tally["run"] += 1
         print(f" {stamp['wall_seconds']:.1f}s" + (f" ({info['note']})" if info.get("note") else ""),
               file=sys.stderr, flush=True)
@@ -514,12 +514,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> int:
-    try:
-        cfg = load_config(args.file)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def _run(args) -> int:
+    cfg = load_config(args.file)            # ConfigError (a ValueError), FileNotFoundError: guard -> exit 2
     try:
         results = run_experiment(cfg, args)
     except RuntimeError as e:
@@ -532,8 +528,11 @@ def run(args) -> int:
     return 0
 
 
+run = guard(_run)
+
+
 def run_experiment(cfg: dict, args) -> dict:
-    from halluc.records import atomic_write_json, atomic_write_text, git_hash, package_versions, write_manifest
+    from halluc.records import atomic_write_json, git_hash, package_versions, write_manifest
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
     threads = args.threads or cfg["threads"]

@@ -39,7 +39,6 @@ from halluc.command import guard, module_main
 
 # vision-tower module names of the families we run (LLaVA / LLaVA-NeXT, Qwen2-VL, InstructBLIP)
 VISION_PARTS = ("vision_tower", "visual", "vision_model", "qformer", "query_tokens")
-LANGUAGE_PARTS = ("language_model",)
 
 
 # ---------------------------------------------------------------- configuration

@@ -43,6 +43,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from halluc.command import guard, module_main
@@ -51,7 +52,6 @@ FAMILIES = ("nonexistent", "existent", "knowledge")
 SAMPLINGS = ("random", "popular", "adversarial")
 TASKS = {"nonexistent": "nonexistent_object", "existent": "existent_object", "knowledge": "knowledge_manipulation"}
 POSITIVE_KINDS = ("existence", "attribute", "count", "relation")
-SPATIAL = ("left of", "right of", "above", "below")
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above", "on": "under",
             "under": "on", "on top of": "under", "in front of": "behind", "behind": "in front of",
             "to the left of": "to the right of", "to the right of": "to the left of"}
@@ -80,7 +80,6 @@ class Annotation:
     objects: list[Instance]
     relations: list[tuple[int, str, int]] = field(default_factory=list)   # explicit (VG): indices into objects
     captions: list[str] = field(default_factory=list)
-    where: str = ""                               # file: record, for messages
 
     def names(self) -> set[str]:
         return {o.name for o in self.objects}
@@ -185,7 +184,7 @@ def load_world(split: str | Path, echo: bool = True) -> Source:
         if problem:
             _report(src.bad, Bad(str(path), where, problem), echo)
             continue
-        src.annotations.append(Annotation(it.rec["image_id"], str(img), objs, where=f"{path}: {where}"))
+        src.annotations.append(Annotation(it.rec["image_id"], str(img), objs))
     for b in report.bad:
         _report(src.bad, Bad(b.path, f"line {b.line}", f"{b.field}: {b.message}" if b.field else b.message), echo)
     return src
@@ -237,7 +236,7 @@ def load_coco(instances: str | Path, captions: str | Path | None = None, images:
             dropped.add(im["id"])
             continue
         label[im["id"]] = f"images[{k}] (id {im['id']})"
-        imgs[im["id"]] = Annotation(im["id"], str(p), [], where=f"{ipath}: {label[im['id']]}")
+        imgs[im["id"]] = Annotation(im["id"], str(p), [])
     for k, a in enumerate(data["annotations"]):
         rec = f"annotations[{k}]" + (f" (id {a.get('id')})" if isinstance(a, dict) and "id" in a else "")
         if not isinstance(a, dict):
@@ -353,7 +352,7 @@ def load_vg(path: str | Path, images: str | Path | None = None, min_images: int 
             continue
         caps = [" ".join(r["phrase"].split()) for r in im.get("regions") or []
                 if isinstance(r, dict) and isinstance(r.get("phrase"), str) and r["phrase"].strip()]
-        src.annotations.append(Annotation(iid, str(p), objs, rels, caps, where=f"{vpath}: {rec}"))
+        src.annotations.append(Annotation(iid, str(p), objs, rels, caps))
     freq = Counter(n for a in src.annotations for n in a.names())
     src.vocabulary = tuple(sorted(n for n, c in freq.items() if c >= min_images))
     return src
@@ -410,7 +409,6 @@ def article(word: str) -> str:
 
 class WorldLang:
     """The controlled world's grammar and word-level vocabulary (lower case, spaced punctuation)."""
-    short_existence = True
 
     def __init__(self):
         from halluc.world.language import NUMBERS, PLURAL, PROMPT_DESCRIBE
@@ -489,7 +487,6 @@ class WorldLang:
 
 class EnglishLang:
     """Plain English for COCO and Visual Genome (LRV's answers are sentences)."""
-    short_existence = False
     describe = "Describe the image briefly."
 
     def pl(self, c):
@@ -670,19 +667,12 @@ class _Maker:
                         out.append((i, r, j))
         return out
 
-    def _rel_holds(self, ann, i, rel, j) -> bool:
-        a, b = ann.objects[i].box, ann.objects[j].box
-        if self.src.kind == "world":
-            from halluc.world.scene import relation_holds
-            return relation_holds(rel, list(a), list(b), self.src.cell)
-        if ann.relations:
-            return (i, rel, j) in ann.relations
-        return box_relation(a, b) == rel
-
     def _wrong_relation(self, ann, i, truth, j) -> str | None:
         if self.src.kind == "world":
             from halluc.world.language import RELATIONS
-            options = [r for r in RELATIONS if not self._rel_holds(ann, i, r, j)]
+            from halluc.world.scene import relation_holds
+            a, b = list(ann.objects[i].box), list(ann.objects[j].box)
+            options = [r for r in RELATIONS if not relation_holds(r, a, b, self.src.cell)]
             return self.choice(options) if options else None
         if ann.relations:                                    # VG: only a known opposite contradicts
             opp = OPPOSITE.get(truth)
@@ -895,11 +885,16 @@ def _messages(q: str, a: str) -> list[dict]:
             {"role": "assistant", "content": [{"type": "text", "text": a}]}]
 
 
+@lru_cache(maxsize=None)
+def _world_vocabulary() -> frozenset[str]:
+    from halluc.world.vlm import vocabulary
+    return frozenset(vocabulary())
+
+
 def check_world_vocabulary(rec: dict) -> None:
     """World records must stay inside the builtin model's word-level vocabulary (else words become <unk>)."""
     from halluc.world.language import tokens
-    from halluc.world.vlm import vocabulary
-    vocab = set(vocabulary())
+    vocab = _world_vocabulary()
     bad = sorted({t for t in tokens(rec["question"]) + tokens(rec["answer"]) if t not in vocab})
     if bad:
         raise AssertionError(f"world record outside the vocabulary ({', '.join(bad)}): {rec['question']!r} -> {rec['answer']!r}")

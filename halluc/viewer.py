@@ -104,8 +104,8 @@ def is_world_record(rec: dict) -> bool:
 
 
 def world_root() -> Path:
-    from halluc.metrics.chair import cache_dir
-    return cache_dir() / "world"
+    from halluc.world.builtin import world_cache
+    return world_cache()
 
 
 def image_roots(files, images=None, world: bool = False) -> list[Path]:
@@ -119,16 +119,15 @@ def image_roots(files, images=None, world: bool = False) -> list[Path]:
 def resolve_image(rec: dict, base: Path, roots: list[Path]) -> tuple[Path | None, str | None]:
     """(path, None) for an image under one of ``roots``; (None, why) otherwise. Relative paths are
     taken from ``base``; a record with only an integer ``image_id`` names a COCO val2014 file."""
+    from halluc.correct import _image_path
+    path = _image_path(rec, Path(base))           # an absolute image is kept, a relative one taken from base
+    if path is None:
+        return None, "the record names no image"
     img = rec.get("image")
     if not (isinstance(img, str) and img):
-        iid = rec.get("image_id")
-        if isinstance(iid, int) and not isinstance(iid, bool):
-            from halluc.correct import COCO_IMAGE
-            img = COCO_IMAGE.format(iid)
-        else:
-            return None, "the record names no image"
+        img = Path(path).name                     # the COCO file an integer image_id names
     try:
-        full = (Path(base) / img).resolve()       # an absolute img replaces base
+        full = Path(path).resolve()
     except (OSError, ValueError) as e:
         return None, f"image path {img!r} cannot be resolved: {e}"
     if not any(full.is_relative_to(r) for r in roots):

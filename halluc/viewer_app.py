@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import streamlit as st
 
@@ -51,7 +50,7 @@ def world_metrics(path: str, mtime: float) -> list[dict]:
     items = [it for it in load(path, mtime)[0] if V.is_world_record(it.rec) and "image_id" in it.rec]
     if not items:
         return []
-    scenes = find_world(SimpleNamespace(world=None), items)
+    scenes = find_world(items)
     items = [it for it in items if str(it.rec["image_id"]) in scenes]
     out = []
     for which, get in (("before (text)", lambda it: it.text), ("after (corrected_text)", lambda it: it.rec.get("corrected_text"))):

@@ -80,6 +80,12 @@ class Vocabulary:
         return cls(cls.parse_synonyms(text), coco_compound_map(), name="coco")
 
     @classmethod
+    def world(cls) -> "Vocabulary":
+        """The controlled world's builtin table (the ``synonyms.txt`` of every generated split), no compounds."""
+        from halluc.world.generate import synonyms_text
+        return cls(cls.parse_synonyms(synonyms_text()), {}, name="world")
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike, compounds: dict[str, str] | None = None) -> "Vocabulary":
         """A synonym table for another world; multi-word synonyms become compounds by default."""
         canonical = cls.parse_synonyms(Path(path).read_text(encoding="utf-8"))
@@ -143,7 +149,7 @@ class Chair:
         raw = [word_tokenize(c.lower()) for c in captions]
         return [self._match(toks, r) for toks, r in zip(self._normalise(raw), raw)]
 
-    def _match(self, tokens: list[str], raw: list[str] | None = None) -> CaptionWords:
+    def _match(self, tokens: list[str], raw: list[str]) -> CaptionWords:
         compounds, canonical, firsts = self.vocab.compounds, self.vocab.canonical, self._firsts
         merged, starts, i, n = [], [], 0, len(tokens)
         while i < n:
@@ -165,7 +171,7 @@ class Chair:
                 words.append(w)
                 objects.append(canonical[w])
                 idxs.append(j)
-        return CaptionWords(words, objects, idxs, merged, list(raw if raw is not None else tokens),
+        return CaptionWords(words, objects, idxs, merged, list(raw),
                             [(starts[j], starts[j + 1]) for j in idxs])
 
     def score(self, items: Iterable[tuple[str, object, str]], gt: dict[str, set[str]]) -> ChairResult:

@@ -22,6 +22,11 @@ DATASETS = {"world-train": ("train", 2000), "world-test": ("test", 300), "world-
 POPE_DATASETS = {f"world-pope-{k}": k for k in ("random", "popular", "adversarial")}
 
 
+def world_cache() -> Path:
+    """The folder the builtin splits are generated into (``$HALLUC_CACHE/world``)."""
+    return cache_dir() / "world"
+
+
 def version(cfg: WorldConfig = WorldConfig()) -> str:
     return "v1-" + hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
 
@@ -34,7 +39,7 @@ def split_dir(name: str, n: int | None = None, seed: int = 0, cfg: WorldConfig =
         raise ValueError(f"unknown world dataset {name!r}; valid: {', '.join([*DATASETS, *POPE_DATASETS])}")
     split, default_n = DATASETS[name]
     n = n or default_n
-    d = cache_dir() / "world" / version(cfg) / f"{split}-n{n}-s{seed}"
+    d = world_cache() / version(cfg) / f"{split}-n{n}-s{seed}"
     if (d / "meta.json").exists():
         return d
     d.parent.mkdir(parents=True, exist_ok=True)

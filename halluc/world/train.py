@@ -138,6 +138,7 @@ def _cells(scene, cls: str, size=None, colour=None) -> list[int]:
 # Attention-supervision slots: which (layer, head) of TrainConfig each one trains.
 NEXT, WORD, NAMED = 0, 1, 2
 SLOT_FIELDS = ("look_next", "look_word", "look_named")
+ADJECTIVES = frozenset(SIZES) | frozenset(COLOURS)
 
 
 def look_targets(scene, answer: str, question: str | None = None) -> list[tuple[int, int, list[int]]]:
@@ -160,22 +161,20 @@ def look_targets(scene, answer: str, question: str | None = None) -> list[tuple[
         cells = _cells(scene, shape[0]) if shape else []
         return [(NAMED, 0, cells)] if cells else []
     toks = tokens(answer)
-    mentions = {m.end - 1: m for m in parse_caption(answer).mentions}
+    mentions = {m.end - 1: m for m in parse_caption(answer).mentions}     # keyed by the noun's index
     nouns = [i for i, t in enumerate(toks) if t in SINGULAR]
     out = []
-    for m in mentions.values():
-        cells = _cells(scene, m.cls, m.size, m.colour)
-        out += [(NEXT, k, cells) for k in range(m.start, m.end)] if cells else []
     for j, i in enumerate(nouns):
         m = mentions.get(i)
-        if m is None and toks[i - 1] == "the":              # a relation's "the star": the one single star
+        if m is not None:                                   # "a small blue moon"
+            cells = _cells(scene, m.cls, m.size, m.colour)
+            named, words = range(m.start, m.end), [w for w in range(m.start, i) if toks[w] in ADJECTIVES] + [i]
+        elif toks[i - 1] == "the":                          # a relation's "the star": the one single star
             cells = _cells(scene, SINGULAR[toks[i]])
-            cells = cells if len(cells) == 1 else []
-            out += [(NEXT, i, cells)] if cells else []
-            words = [i]
+            cells, named, words = (cells if len(cells) == 1 else []), [i], [i]
         else:
-            cells = _cells(scene, m.cls, m.size, m.colour) if m else []
-            words = [w for w in range(m.start, i + 1) if toks[w] in SIZES + tuple(COLOURS)] + [i] if m else [i]
+            cells, named, words = [], [], [i]
+        out += [(NEXT, k, cells) for k in named] if cells else []
         stop = nouns[j + 1] if j + 1 < len(nouns) else len(toks)
         for k in range(i + 1, stop + 1):                    # positions i .. stop-1 predict k
             out.append((WORD, k, words))
