@@ -10,7 +10,8 @@ import torch
 from halluc.models import builtin_path, chat_prompt, generate_greedy, load
 from halluc.world.language import parse_caption, questions
 from halluc.world.scene import Obj, Scene, WorldConfig, render, sample_scene
-from halluc.world.train import NAMED, NEXT, WORD, TrainConfig, encode_examples, look_targets, make_data, train_lm, train_tower
+from halluc.world.train import (KEEP_SIZES, NAMED, NEXT, WORD, TrainConfig, collate, encode_examples, keep_loss,
+                                look_targets, make_data, train_lm, train_tower)
 from halluc.world.vlm import VlmSpec, build, format_prompt
 
 torch.set_num_threads(1)
@@ -108,6 +109,48 @@ def test_look_heads_must_exist():
     model, processor = build(spec)
     with pytest.raises(ValueError, match="look_next"):
         train_lm(model, processor, None, [], TrainConfig(lm_steps=1))
+
+
+def test_keep_layers_must_exist():
+    spec = VlmSpec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=2, text_heads=2)
+    model, processor = build(spec)
+    cells = (torch.zeros(1, 16, dtype=torch.long),) * 3
+    with pytest.raises(ValueError, match="keep_layers"):
+        train_lm(model, processor, None, [], TrainConfig(lm_steps=1, attn_sup=0, keep_layers=(2,)), cells=cells)
+
+
+def test_keep_loss_reads_each_cell_at_a_later_layer():
+    """The read-out loss sees the cell labels at the image positions of the chosen layer's input, and
+    its gradient reaches the layers before it (the ones asked not to overwrite the cell), not that layer."""
+    spec = VlmSpec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=2, text_heads=2)
+    model, processor = build(spec)
+    scenes, pix, labels, texts, _ = make_data(TrainConfig(n_scenes=6), WorldConfig(), processor)
+    caps, _ = encode_examples(processor, texts, model.config.image_seq_length)
+    ids, mask, _, px, _ = collate(caps, pix, processor.tokenizer.pad_token_id)
+    out = model(input_ids=ids, attention_mask=mask, pixel_values=px, output_hidden_states=True)
+    torch.manual_seed(0)
+    heads = {1: torch.nn.Linear(spec.text_hidden, sum(KEEP_SIZES))}
+    img = ids == processor.tokenizer.convert_tokens_to_ids("<image>")
+    rows = [b[0] for b in caps]
+    targets = [c[rows] for c in labels]
+    loss = keep_loss(model, out.hidden_states, img, heads, targets)
+    chance = np.log(KEEP_SIZES).sum()
+    assert abs(loss.item() - chance) < 0.5 * chance                   # untrained head: near chance
+    loss.backward()
+    layers = model.model.language_model.layers
+    assert layers[0].mlp.down_proj.weight.grad.abs().sum() > 0        # the layer before the read-out
+    assert layers[1].mlp.down_proj.weight.grad is None                # the read-out layer's own output: untouched
+    # fit the head alone on these cells: the loss falls, and it is a loss on these labels, not any labels
+    opt = torch.optim.Adam(heads[1].parameters(), lr=1e-2)
+    hs = [h.detach() for h in out.hidden_states]
+    for _ in range(200):
+        opt.zero_grad()
+        fitted = keep_loss(model, hs, img, heads, targets)
+        fitted.backward()
+        opt.step()
+    shuffled = [t[torch.randperm(len(t))] for t in targets]
+    assert fitted.item() < 0.3 * loss.item()
+    assert keep_loss(model, hs, img, heads, shuffled).item() > 2 * fitted.item()
 
 
 def test_training_recipe_lowers_the_loss():
