@@ -347,6 +347,7 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=pr
                              "pick those whose input must still name each cell, or set keep=0")
         keep_heads = {layer: torch.nn.Linear(hidden, sum(KEEP_SIZES)) for layer in cfg.keep_layers}
     head_params = [p for h in keep_heads.values() for p in h.parameters()]
+    params += head_params                           # clipped with the rest; dropped after training
     opt = torch.optim.AdamW([{"params": rest + head_params, "scale": 1.0},
                              {"params": proj_params, "scale": cfg.projector_lr}],
                             lr=cfg.lm_lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -379,16 +380,16 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=pr
                     output_attentions=bool(cfg.attn_sup), output_hidden_states=use_align or use_keep)
         aux = look_loss(out.attentions, look, cfg) if cfg.attn_sup else out.loss * 0
         al = out.loss * 0
-        rows = [b[0] for b in batch]
+        rows, img = [b[0] for b in batch], ids == img_id
         if use_align:
-            tokens_in = out.hidden_states[0][ids == img_id].view(len(batch), n_img, -1)
+            tokens_in = out.hidden_states[0][img].view(len(batch), n_img, -1)
             al = align_loss(model, tokens_in, [w[rows] for w in cell_words])
         kp = out.loss * 0
         if use_keep:
-            kp = keep_loss(model, out.hidden_states, ids == img_id, keep_heads, [c[rows] for c in cells])
+            kp = keep_loss(model, out.hidden_states, img, keep_heads, [c[rows] for c in cells])
         total = out.loss + cfg.attn_sup * aux + cfg.align * al + cfg.keep * kp
-        losses.append(_update(opt, params + head_params, total) - cfg.attn_sup * aux.item() - cfg.align * al.item()
-                      - cfg.keep * kp.item())
+        _update(opt, params, total)
+        losses.append(out.loss.item())              # the caption/QA loss alone; the helpers are logged beside it
         if step % cfg.log_every == 0 or step == cfg.lm_steps - 1:
             norm = proj.linear_2.weight.norm().item()
             log(f"lm step {step:5d}  loss {losses[-1]:.3f}  look {aux.item():.3f}  align {al.item():.3f}  keep {kp.item():.3f}  "
