@@ -20,7 +20,6 @@ claims and the rest of the text is kept as it is (``truncated_at`` says where).
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -52,7 +51,11 @@ def world_domain(split_dir: str | None = None, variant: str = "singularize") -> 
     if split_dir is None:
         return Domain.world(config=WorldConfig(), variant=variant)
     d = Path(split_dir)
-    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").exists() else {}
+    from halluc.paths import read_json
+    meta = read_json(d / "meta.json", "world split meta") if (d / "meta.json").exists() else {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        from halluc.errors import BadInput
+        raise BadInput(f"{d / 'meta.json'}: expected an object with a 'config' object")
     known = {f.name for f in fields(WorldConfig)}
     cfg = {k: v for k, v in meta.get("config", {}).items() if k in known}
     if "pairs" in cfg:
@@ -102,7 +105,9 @@ def _english_words() -> frozenset[str]:
 def language_problem(text: str, domain: Domain) -> str | None:
     """Why ``text`` does not look like English, or None. Object and function words count as English."""
     letters = [c for c in text if c.isalpha()]
-    if letters and sum(bool(_LATIN.match(c)) for c in letters) / len(letters) < 0.8:
+    if not letters:
+        return "no letters (only symbols, emoji or invisible characters): nothing to check"
+    if sum(bool(_LATIN.match(c)) for c in letters) / len(letters) < 0.8:
         return "not English text (mostly non-Latin letters)"
     words = [w.lower() for w in _WORDS.findall(text)]
     if len(words) < 4:
@@ -121,7 +126,7 @@ def _cut(text: str) -> int:
 
 
 def open_image(path: str):
-    from halluc.decode import open_image as _open
+    from halluc.images import open_image as _open
     return _open(Path(path))
 
 

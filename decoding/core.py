@@ -58,6 +58,31 @@ def text_only_net(model):
     return model.language_model if needs_pixels_every_step(model) else model
 
 
+# Every keyword under which transformers has passed a KV cache between generation steps.
+CACHE_KEYWORDS = ("past_key_values", "cache", "past_key_value", "cache_params", "layer_past", "mems", "past")
+
+
+def cache_keyword(net) -> str:
+    """The keyword this transformers version's model takes its KV cache by: ``past_key_values`` up to
+    5.23, ``cache`` from 5.24 (where ``past_key_values`` is still accepted, and silently ignored once
+    ``cache`` is also set). Read from the signatures, so a later rename is seen, not guessed."""
+    for fn in (net.forward, net.prepare_inputs_for_generation):
+        params = inspect.signature(fn).parameters
+        for k in ("cache", "past_key_values"):
+            if k in params:
+                return k
+    raise RuntimeError(f"{type(net).__name__}: neither forward nor prepare_inputs_for_generation takes a "
+                       f"cache keyword ({', '.join(CACHE_KEYWORDS)}); this transformers version is not supported")
+
+
+def cache_inputs(inputs: dict) -> list[str]:
+    """The keys of ``inputs`` that carry a KV cache: a known cache keyword with a value, or any value
+    that is a transformers ``Cache`` (whatever ``generate`` or a future version calls it)."""
+    from transformers import Cache
+    return [k for k, v in inputs.items()
+            if v is not None and (k in CACHE_KEYWORDS or isinstance(v, Cache))]
+
+
 class Branch:
     """One decoding stream over a batch of rows, with its own KV cache.
 
@@ -72,10 +97,12 @@ class Branch:
         if net.config.is_encoder_decoder:
             raise ValueError(f"{type(net).__name__}: encoder-decoder language models are not supported by the "
                              "contrastive loop (use greedy, sample or beam)")
-        if "past_key_values" in inputs:
-            raise ValueError("a Branch makes its own KV cache; do not pass past_key_values (sharing one branch's "
-                             "cache with another is the upstream VCD bug that silently turns the contrast off)")
+        given = cache_inputs(inputs)
+        if given:
+            raise ValueError(f"a Branch makes its own KV cache; do not pass {', '.join(given)} (sharing one "
+                             "branch's cache with another is the upstream VCD bug that silently turns the contrast off)")
         self.net, self.use_cache, self.first = net, use_cache, True
+        self.cache_key = cache_keyword(net)
         kw = dict(inputs)
         self.input_ids = kw.pop("input_ids")
         self.encoded = None
@@ -86,7 +113,7 @@ class Branch:
                 self.encoded = {"image": net.get_image_features(**enc_args, return_dict=True)}
         kw["use_cache"] = use_cache
         if use_cache:
-            kw["past_key_values"] = DynamicCache(config=net.config)   # this branch's own, never shared
+            kw[self.cache_key] = DynamicCache(config=net.config)   # this branch's own, never shared
         # Positions from the attention mask, so that left padding does not shift them (Qwen2-VL: 3-D M-RoPE).
         kw["position_ids"] = net._prepare_position_ids_for_generation(self.input_ids, {**kw, "input_ids": self.input_ids})
         if net._supports_logits_to_keep():
@@ -95,7 +122,7 @@ class Branch:
 
     @property
     def cache(self):
-        return self.kw.get("past_key_values")
+        return self.kw.get(self.cache_key)
 
     @torch.inference_mode()
     def logits(self) -> torch.Tensor:
@@ -107,6 +134,11 @@ class Branch:
             mi.pop("qformer_attention_mask", None)
         out = self.net(**mi, return_dict=True)
         self.kw = self.net._update_model_kwargs_for_generation(out, self.kw, is_encoder_decoder=False)
+        stray = [k for k in cache_inputs(self.kw) if k != self.cache_key]
+        if stray:       # transformers moved the cache to another keyword: the one we pass would be ignored
+            raise RuntimeError(f"{type(self.net).__name__}: the KV cache came back under {', '.join(stray)}, not "
+                               f"{self.cache_key!r}; decoding/core.py's cache_keyword needs updating for "
+                               "this transformers version")
         self.first = False
         return out.logits[:, -1].float()
 

@@ -136,17 +136,32 @@ class Greedy(_Generate):
         return {"do_sample": False, "num_beams": 1, "repetition_penalty": self.params.repetition_penalty}
 
 
-class Sample(_Generate):
+class Sample(Method):
+    """Multinomial sampling with transformers' own warpers (repetition penalty, temperature, top-k,
+    top-p, in ``generate``'s order), through the single-branch core rather than ``generate``: each
+    example draws from its own generator, seeded by (run seed, example key), so its caption is the
+    same whatever batch it lands in. ``generate`` samples every row from one global generator, which
+    made a resumed run or another --batch-size give other captions."""
     name, Params = "sample", SampleParams
 
-    def __init__(self, params=None):
+    def __init__(self, params=None, use_cache: bool = True):
         super().__init__(params)
-        logits_processors(**asdict(self.params))          # validates the values
+        self.processors = logits_processors(**asdict(self.params))          # validates the values
+        self.use_cache = use_cache
 
-    def generate_kwargs(self):
-        p = self.params
-        return {"do_sample": True, "num_beams": 1, "temperature": p.temperature, "top_k": p.top_k or None,
-                "top_p": p.top_p, "repetition_penalty": p.repetition_penalty}
+    def gen_info(self, model) -> dict:
+        return {"do_sample": True, "sampler": "per-example generators (decoding/core.py)"}
+
+    def decode(self, model, processor, examples, *, max_new_tokens=64, seed=0, template="chat",
+               ignore_eos=False) -> list[Output]:
+        clean = encode(processor, [e.image for e in examples], self.prompts(processor, examples, template))
+        tokens = contrast_loop(
+            model, processor, _to_model(clean, model), None, alpha=None, mask=None, contrast=None,
+            processors=self.processors, select=Sampler(),
+            generators=[row_generator(seed, "sample", e.key) for e in examples], max_new_tokens=max_new_tokens,
+            eos_ids=[] if ignore_eos else _eos_ids(model, processor), pad_id=_pad_id(model, processor),
+            use_cache=self.use_cache, suppress=placeholder_ids(model))
+        return _outputs(processor, tokens, [*_eos_ids(model, processor), _pad_id(model, processor)])
 
 
 class Beam(_Generate):

@@ -8,6 +8,7 @@ the processors built from them (decoding/processors.py), which say how to fix a 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 ICD_INSTRUCTION = "You are a confused object detector."   # ICD (Wang et al. 2024)'s disturbance prefix
@@ -80,9 +81,12 @@ def _coerce(name: str, typ, value):
             return False
         raise ValueError(f"parameter {name}={value!r}: expected true or false")
     try:
-        return t(value)
+        v = t(value)
     except ValueError:
         raise ValueError(f"parameter {name}={value!r}: expected a {t.__name__}") from None
+    if t is float and not math.isfinite(v):
+        raise ValueError(f"parameter {name}={value!r}: expected a finite number")
+    return v
 
 
 def parse(cls, overrides: dict | None = None, method: str = ""):

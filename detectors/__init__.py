@@ -4,11 +4,12 @@
     det = detectors.load("hf-grounding-dino:/models/grounding-dino-tiny", cache=True)
     det.detect(image, ["a dog", "frisbee"])            # [Detection(phrase, box xyxy px, score, label)]
     detectors.load("owlv2:google/owlv2-base-patch16-ensemble", box_threshold=0.2)   # hub id: HF cache only
-    detectors.load("yolo:/models/yolov8x.pt")           # closed vocabulary, CHAIR synonyms
+    detectors.load("yolo:/models/yolov8x")              # safetensors folder (halluc convert-yolo); CHAIR synonyms
     detectors.load("oracle:coco").detect(None, ["man"], image_id=226988)           # ground truth
     detectors.load("world-yolo")                        # the detector trained on the controlled world
 
-``spec`` is ``NAME`` or ``NAME:ARG`` (ARG: a weights folder, hub id, .pt file, or the oracle's source).
+``spec`` is ``NAME`` or ``NAME:ARG`` (ARG: a weights folder, hub id, or the oracle's source; a .pt only with
+``trust_pickle=True``, since loading one runs code from it).
 Options are the thresholds of DetectorConfig (box_threshold, text_threshold, min_area, dedup_iou) and
 the backend's own (device, dtype, batch_size, imgsz, synonyms, variant); unknown ones are an error.
 ``cache=True`` (or a path) wraps the detector in the SQLite detection cache (detectors/cache.py).

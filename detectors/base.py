@@ -79,8 +79,8 @@ def as_image(image):
         return None
     from PIL import Image
     if not isinstance(image, Image.Image):
-        with Image.open(image) as im:
-            return im.convert("RGB")
+        from halluc.images import open_image     # regular files only, under the pixel cap
+        return open_image(image)
     return image if image.mode == "RGB" else image.convert("RGB")
 
 

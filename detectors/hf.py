@@ -53,15 +53,8 @@ def resolve_weights(spec: str | None, what: str) -> Path:
 
 
 def _check_folder(p: Path, what: str, spec: str) -> Path:
-    if not p.is_dir() or not (p / "config.json").exists():
-        raise FileNotFoundError(f"{what}:{spec}: looked for {p / 'config.json'} and found none "
-                                "(a detector folder needs config.json, the processor files and *.safetensors)")
-    if not any(p.glob("*.safetensors")):
-        bins = " (it has *.bin: a pickle, not loaded here; convert it to safetensors where you trust it)" \
-            if any(p.glob("*.bin")) else ""
-        raise FileNotFoundError(f"{what}:{spec}: {p} has config.json but no *.safetensors{bins}; "
-                                "nothing can be downloaded here")
-    return p
+    from halluc.models import check_model_folder
+    return check_model_folder(p, f"{what}:{spec}", needs="config.json, the processor files and *.safetensors")
 
 
 def group_phrases(phrases: list[str]) -> dict[str, list[str]]:

@@ -519,32 +519,49 @@ def operating_point(det: WorldYolo, preds: list[np.ndarray], items: list, size: 
 # ---------------------------------------------------------------- command line
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m detectors.world_yolo", description=__doc__.split("\n\n")[0])
+    from halluc.command import Parser, at_least, number, seed
+    from halluc.errors import BadInput
+    ap = Parser(prog="python -m detectors.world_yolo", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train from scratch on the CPU and export safetensors")
     t.add_argument("--out", default=str(ASSET_DIR))
     t.add_argument("--config", default=None, help="a yaml with a 'recipe:' mapping (experiments/world_yolo.yaml)")
+    kinds = {"seed": seed, "hard_frac": number(0, 1), "width": number(0, 4, lo_open=True),
+             "depth": number(0, 4, lo_open=True), "lr0": number(0, 1, lo_open=True)}
     for k, v in DEFAULTS.items():
-        t.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--n-val", type=int, default=300, help="world-test scenes ultralytics validates on at the end")
+        t.add_argument(f"--{k.replace('_', '-')}", type=kinds.get(k, at_least(1) if isinstance(v, int) else
+                                                                    number(0, lo_open=True)), default=v)
+    t.add_argument("--threads", type=at_least(1), default=1)
+    t.add_argument("--n-val", type=at_least(0), default=300, help="world-test scenes ultralytics validates on at the end")
     t.add_argument("--workdir", default=None, help="keep ultralytics' data and run folder here")
     t.add_argument("--val-each-epoch", action="store_true", help="validate after every epoch (slower)")
     e = sub.add_parser("eval", help="mAP50 / mAP50-95 on held-out scenes")
     e.add_argument("--weights", default=str(ASSET_DIR))
     e.add_argument("--split", default="world-test")
-    e.add_argument("--fresh", type=int, default=0, help="evaluate on N freshly drawn scenes instead")
-    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--fresh", type=at_least(0), default=0, help="evaluate on N freshly drawn scenes instead")
+    e.add_argument("--threads", type=at_least(1), default=1)
     a = ap.parse_args(argv)
     if a.cmd == "train" and a.config:            # the yaml's recipe keys become defaults; flags still win
-        import yaml
-        rec = yaml.safe_load(Path(a.config).read_text()).get("recipe", {})
+        from halluc.yamlfile import load_yaml
+        doc = load_yaml(a.config, "--config") or {}
+        rec = doc.get("recipe", {}) if isinstance(doc, dict) else None
+        if not isinstance(rec, dict):
+            raise BadInput(f"--config {a.config}: expected a mapping with a 'recipe:' mapping")
         unknown = set(rec) - {k for k in vars(a)}
         if unknown:
-            raise SystemExit(f"{a.config}: unknown recipe key(s) {', '.join(sorted(unknown))}")
+            raise BadInput(f"--config {a.config}: unknown recipe key(s) {', '.join(sorted(unknown))}")
+        for k, v in rec.items():                 # the same checks as the flags: through the option's own type
+            act = next(x for x in t._actions if x.dest == k)
+            if act.type is not None:
+                try:
+                    rec[k] = act.type(str(v))
+                except argparse.ArgumentTypeError as err:
+                    raise BadInput(f"--config {a.config}: recipe.{k}: {err}") from None
         t.set_defaults(**rec)
         a = ap.parse_args(argv)
     if a.cmd == "train":
+        from halluc.paths import output_dir
+        output_dir(a.out, "--out")
         meta = train(a.out, n_train=a.n_train, epochs=a.epochs, imgsz=a.imgsz, seed=a.seed, width=a.width,
                      depth=a.depth, batch=a.batch, lr0=a.lr0, hard_frac=a.hard_frac, n_val=a.n_val,
                      threads=a.threads, workdir=a.workdir, val_each_epoch=a.val_each_epoch)
@@ -555,4 +572,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from halluc.command import guard
+    sys.exit(guard(lambda _: main())(argparse.Namespace()))

@@ -11,11 +11,14 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input under ``--strict`` or noth
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
-from halluc.command import guard
+from halluc.command import Parser, at_least, guard, number, seed
+
+MAX_SCENES = 99999
 
 
 def _add_io(p: argparse.ArgumentParser) -> None:
@@ -27,9 +30,11 @@ def _add_io(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="halluc", description=(
+    ap = Parser(prog="halluc", description=(
         "Measure and mitigate hallucination in vision-language models. "
-        "Each stage reads and writes JSONL records joined by id."))
+        "Each stage reads and writes JSONL records joined by id. Bad input: one line on stderr, exit 2; "
+        "Ctrl-C: exit 130, and the same command resumes."))
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error (also HALLUC_DEBUG=1)")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__import__('halluc').__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -76,19 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     g = ws.add_parser("generate", help="write a split: images, scenes.jsonl, COCO files, synonyms, POPE questions")
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--split", default="test", choices=["train", "test", "bias", "control", "bias-hard", "pope", "all"])
-    g.add_argument("--n", type=int, default=300, help="scenes per split (default %(default)s)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--hidden-partner", type=float, default=0.25,
+    g.add_argument("--n", type=at_least(1), default=300, help="scenes per split (default %(default)s)")
+    g.add_argument("--seed", type=seed, default=0)
+    g.add_argument("--hidden-partner", type=number(0, 1), default=0.25,
                    help="train split: P(a co-occurrence partner is hidden but still named) (default %(default)s)")
     g.add_argument("--pair", action="append", metavar="TRIGGER:PARTNER",
                    help="planted co-occurrence (repeatable; default star:moon and cross:ring)")
-    g.add_argument("--pair-prob", type=float, default=0.9, help="P(partner | trigger) (default %(default)s)")
-    g.add_argument("--size-scale", type=float, default=1.0, help="difficulty: object size factor")
-    g.add_argument("--contrast", type=float, default=1.0, help="difficulty: colour contrast to the background (0..1)")
-    g.add_argument("--noise", type=float, default=0.0, help="difficulty: pixel noise std (0..255)")
+    g.add_argument("--pair-prob", type=number(0, 1), default=0.9, help="P(partner | trigger) (default %(default)s)")
+    g.add_argument("--size-scale", type=number(0, 1.1, lo_open=True), default=1.0,
+                   help="difficulty: object size factor in (0, 1.1] (above, objects outgrow their cells)")
+    g.add_argument("--contrast", type=number(0, 1), default=1.0, help="difficulty: colour contrast to the background (0..1)")
+    g.add_argument("--noise", type=number(0, 255), default=0.0, help="difficulty: pixel noise std (0..255)")
     t = ws.add_parser("train", help="train the builtin world VLM on the CPU (staged recipe, ~20 min)")
     t.add_argument("--out", type=Path, required=True)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--quick", action="store_true", help="a few steps on a few scenes (a smoke test)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field, e.g. --set lm_steps=3000 --set look_named=1,1")
@@ -110,13 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_view_parser(sub)
     from halluc.experiment import add_parser as add_experiment_parser
     add_experiment_parser(sub)
+    from detectors.yolo_convert import add_parser as add_convert_yolo_parser
+    add_convert_yolo_parser(sub)
 
     sub.add_parser("ls", help="list registered metrics, parsers, variants, decoders and detectors")
     return ap
 
 
 def _out_dir(args, tag: str) -> Path:
-    return args.out_dir or args.file.with_name(args.file.name.removesuffix(".jsonl") + f".{tag}")
+    from halluc.paths import output_dir
+    out = args.out_dir or args.file.with_name(args.file.name.removesuffix(".jsonl") + f".{tag}")
+    return output_dir(out, "--out-dir" if args.out_dir else "output folder")
 
 
 def _fmt(x) -> str:
@@ -133,12 +143,19 @@ def print_table(title: str, row: dict, cols: list[str]) -> None:
 
 def cmd_eval_chair(args) -> int:
     from halluc.metrics.chair import Chair, Vocabulary, drop_incomplete_sentence, load_gt
-    from halluc.records import (ReadReport, args_config, atomic_write_json, atomic_write_jsonl, read_records,
-                                write_manifest, BadLine)
+    from halluc.records import (BadInput, BadLine, ReadReport, args_config, atomic_write_json, atomic_write_jsonl,
+                                read_records, write_manifest)
     t0 = time.perf_counter()
     report = ReadReport()
     items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key,
                               required={args.image_key: (int, str)}, strict=args.strict, report=report))
+    if args.gt == "builtin" and not args.synonyms:
+        from correction.pipeline import is_world
+        world = [it for it in items if is_world(it.rec, it.rec.get("image") if isinstance(it.rec.get("image"), str) else None)]
+        if world:   # world image ids (100001, ...) are also COCO ids: scoring them against COCO is silently wrong
+            raise BadInput(f"{args.file}:{world[0].line}: controlled-world records ({len(world)} of {len(items)}, "
+                           f"id {world[0].id!r}); the builtin ground truth is COCO's. Score them with "
+                           "`halluc eval world`, or pass their split's --gt and --synonyms")
     vocab = Vocabulary.from_file(args.synonyms) if args.synonyms else Vocabulary.coco()
     gt = load_gt(args.gt, args.variant, vocab)
     rows = []
@@ -263,10 +280,16 @@ def cmd_world(args) -> int:
         from dataclasses import replace
         from halluc.world.generate import SPLITS, generate
         from halluc.world.scene import CLASSES, WorldConfig
+        from halluc.paths import output_dir
+        output_dir(args.out, "--out")
+        if args.n > MAX_SCENES:
+            raise ValueError(f"--n {args.n}: at most {MAX_SCENES} scenes per split (image ids are "
+                             "100000 x split + index)")
         pairs = tuple(tuple(p.split(":")) for p in args.pair) if args.pair else WorldConfig().pairs
         for p in pairs:
-            if len(p) != 2 or not all(c in CLASSES for c in p):
-                raise ValueError(f"--pair {':'.join(p)}: want TRIGGER:PARTNER with classes from {', '.join(CLASSES)}")
+            if len(p) != 2 or not all(c in CLASSES for c in p) or p[0] == p[1]:
+                raise ValueError(f"--pair {':'.join(p)}: want TRIGGER:PARTNER, two different classes from "
+                                 f"{', '.join(CLASSES)}")
         base = replace(WorldConfig(), pairs=pairs, pair_prob=args.pair_prob, size_scale=args.size_scale,
                        contrast=args.contrast, noise=args.noise)
         splits = SPLITS if args.split == "all" else [args.split]
@@ -279,12 +302,19 @@ def cmd_world(args) -> int:
     from halluc.world.train import TrainConfig, train
     kw = {"seed": args.seed}
     types = {f.name: f.type for f in fields(TrainConfig)}
+    from halluc.paths import output_dir
+    output_dir(args.out, "--out")
     for kv in args.set:
-        k, _, v = kv.partition("=")
-        if k not in types:
-            raise ValueError(f"--set {k}: unknown; valid: {', '.join(types)}")
+        k, eq, v = kv.partition("=")
+        if not eq or k not in types:
+            raise ValueError(f"--set {kv}: expected KEY=VALUE with KEY one of {', '.join(types)}")
         t = str(types[k])
-        kw[k] = (float(v) if "float" in t else tuple(int(x) for x in v.split(",")) if "tuple" in t else int(v))
+        try:
+            kw[k] = (float(v) if "float" in t else tuple(int(x) for x in v.split(",")) if "tuple" in t else int(v))
+        except ValueError:
+            raise ValueError(f"--set {kv}: expected {'a number' if 'float' in t else 'comma-separated integers' if 'tuple' in t else 'an integer'}") from None
+        if isinstance(kw[k], float) and not math.isfinite(kw[k]):
+            raise ValueError(f"--set {kv}: expected a finite number")
     if args.quick:
         kw.update(n_scenes=200, tower_steps=20, lm_steps=20, warmup=5, log_every=5)
     train(args.out, TrainConfig(**kw))
@@ -302,9 +332,10 @@ def cmd_ls(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["world", "train-detector"]:    # its own parser owns every option, --help included
+    lead = int(argv[:1] == ["--debug"])
+    if argv[lead:lead + 2] == ["world", "train-detector"]:    # its own parser owns every option, --help included
         from detectors.world_yolo import main as yolo_main
-        return yolo_main(["train", *argv[2:]])
+        return guard(lambda _: yolo_main(["train", *argv[lead + 2:]]))(argparse.Namespace(debug=bool(lead)))
     args = build_parser().parse_args(argv)
     # Subcommand modules carry their handler (set_defaults(func=...)); the rest are defined here.
     handler = getattr(args, "func", None) or {"ls": cmd_ls, "world": cmd_world}.get(args.command) or {

@@ -3,7 +3,7 @@
     halluc correct runs/world-bias-greedy-s0/captions.jsonl            # world records: world-yolo, their images
     halluc correct captions.jsonl --detector hf-grounding-dino:/models/gdino-tiny --images val2014/
     halluc correct shield.jsonl --detector oracle:coco                # ground-truth objects, no image needed
-    halluc correct captions.jsonl --detector yolo:/models/yolov8x.pt --grounding --out fixed.jsonl
+    halluc correct captions.jsonl --detector yolo:/models/yolov8x --grounding --out fixed.jsonl   # convert-yolo'd
 
 Woodpecker's stages without an LLM (DESIGN.md §6): claims from a spaCy parse, one detector call per
 image, verdicts from boxes and pixels, deterministic edits. Each output record is the input record plus
@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from halluc.command import guard, module_main
+from halluc.command import at_least, guard, module_main
 
 WORLD_DETECTOR = "world-yolo"
 COCO_IMAGE = "COCO_val2014_{:012d}.jpg"
@@ -33,14 +33,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Post-hoc correction (DESIGN.md §6). World records (ids world-*) default to the world-yolo "
                     "detector and the images named in the records; other records need --detector.")
     p.add_argument("file", type=Path, help="captions JSONL (text/caption/answer, image, image_id)")
-    p.add_argument("--detector", help="world-yolo, hf-grounding-dino:PATH, owlv2:PATH, yolo:PATH.pt, oracle:coco, "
+    p.add_argument("--detector", help="world-yolo, hf-grounding-dino:PATH, owlv2:PATH, yolo:DIR (safetensors, from "
+                   "halluc convert-yolo), oracle:coco, "
                    "oracle:INSTANCES.json or oracle:world:SPLIT_DIR (default: world-yolo on world records)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="det_options",
                    help="a detector option, e.g. --set box_threshold=0.3 --set device=cuda")
     p.add_argument("--images", type=Path, help="folder that relative image paths (or COCO image ids) refer to")
     p.add_argument("--out", type=Path, help="output JSONL (default <input>.corrected/corrected.jsonl beside the input)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--limit", type=int, help="only the first N records")
+    p.add_argument("--batch-size", type=at_least(1), default=16)
+    p.add_argument("--limit", type=at_least(1), help="only the first N records")
     p.add_argument("--overwrite", action="store_true", help="start the output afresh instead of resuming")
     p.add_argument("--grounding", action="store_true", help="attach boxes to objects: dog([x1, y1, x2, y2]), in [0, 1]")
     p.add_argument("--no-cache", action="store_true", help="do not use or fill the detection cache")
@@ -49,6 +50,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="CHAIR word normaliser used to find object words (default %(default)s)")
     p.add_argument("--text-key", help="field holding the caption (default: text, caption or answer)")
     p.add_argument("--id-key", help="field holding the record id")
+    p.add_argument("--trust-pickle", action="store_true", help="allow --detector yolo:FILE.pt. A .pt is a pickle: "
+                   "loading it runs code from the file. Convert it once instead (halluc convert-yolo) and "
+                   "pass yolo:FOLDER")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -69,10 +73,15 @@ def _run(args) -> int:
     from decoding.params import parse_assignments
     from halluc.records import ReadReport, ResumableWriter, args_config, read_records, write_manifest
 
+    from halluc.paths import input_dir, input_file, output_file
     t0 = time.perf_counter()
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size {args.batch_size}: must be >= 1")
     options = parse_assignments(args.det_options)
+    if args.trust_pickle:
+        options["trust_pickle"] = True
+    if args.images is not None:
+        input_dir(args.images, "--images")
+    if args.synonyms is not None:
+        input_file(args.synonyms, "--synonyms")
     report = ReadReport()
     items = list(read_records(args.file, need_text=True, text_key=args.text_key, id_key=args.id_key, report=report))
     if args.limit is not None:
@@ -87,19 +96,19 @@ def _run(args) -> int:
     if spec is None:
         if not all(is_world(it.rec, p) for it, p in zip(items, paths)):
             raise ValueError("records other than controlled-world ones need --detector (e.g. oracle:coco, "
-                             "hf-grounding-dino:PATH, yolo:PATH.pt)")
+                             "hf-grounding-dino:PATH, yolo:DIR)")
         spec = WORLD_DETECTOR
     default = Domain.from_synonyms(str(args.synonyms), args.variant) if args.synonyms else coco_domain(args.variant)
 
-    out = args.out or args.file.parent / f"{args.file.name.removesuffix('.jsonl')}.corrected" / "corrected.jsonl"
-    writer = ResumableWriter(out, overwrite=args.overwrite)
-    todo = [(it, p) for it, p in zip(items, paths) if it.id not in writer.done]
-    n_resumed = len(items) - len(todo)
-
+    out = output_file(args.out or args.file.parent / f"{args.file.name.removesuffix('.jsonl')}.corrected" /
+                      "corrected.jsonl", "--out" if args.out else "output")
     import detectors
     from correction.claims import parser
     from correction.pipeline import Corrector
-    detector = detectors.load(spec, cache=not args.no_cache, **options)
+    detector = detectors.load(spec, cache=not args.no_cache, **options)   # a bad spec fails before any output
+    writer = ResumableWriter(out, overwrite=args.overwrite)
+    todo = [(it, p) for it, p in zip(items, paths) if it.id not in writer.done]
+    n_resumed = len(items) - len(todo)
     module, nlp = parser()
     corrector = Corrector(detector, grounding=args.grounding, nlp=nlp)
 

@@ -7,9 +7,9 @@
     torchrun --nproc_per_node 2 -m halluc decode ...             # shards by rank, merges in input order
 
 Output: one record per input (DESIGN.md §2), scoreable directly by ``halluc eval chair|pope|world``;
-``run.json`` next to it. A rerun skips ids already written (``--overwrite`` redoes them). A bad input
-(missing or corrupt image, a prompt longer than the context) is reported on stderr, skipped and counted;
-the rest is decoded.
+``run.json`` next to it. A rerun skips ids already written (``--overwrite`` redoes them, ``--retry-errors``
+the failed ones). A bad input (a missing, corrupt or oversized image, a prompt longer than the context) is
+reported on stderr and keeps its record, with an ``error`` in place of the text; the rest is decoded.
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from decoding import DECODERS
-from halluc.command import guard, module_main
+from halluc.command import at_least, guard, module_main, seed
 from halluc.correct import COCO_IMAGE
+from halluc.images import BadImage, open_image
+from halluc.paths import input_dir, output_file
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CAPTION_PROMPT = "Please describe this image in detail."   # the CHAIR prompt of LLaVA-1.5/VCD/OPERA runs
@@ -67,11 +69,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="params",
                    help="a method parameter, e.g. --set alpha=1 --set greedy=true (unknown keys name the valid ones)")
     p.add_argument("--out", type=Path, help="output JSONL (default runs/<input>-<method>-s<seed>/captions.jsonl)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--limit", type=int, help="only the first N inputs")
-    p.add_argument("--max-new-tokens", type=int, help="default 96 on world captions, 16 for questions, 512 otherwise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=at_least(1), default=8)
+    p.add_argument("--limit", type=at_least(1), help="only the first N inputs")
+    p.add_argument("--max-new-tokens", type=at_least(1), help="default 96 on world captions, 16 for questions, "
+                   "512 otherwise")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true", help="start the output afresh instead of resuming")
+    p.add_argument("--retry-errors", action="store_true", help="on resume, decode again the inputs whose "
+                   "record holds an error (a missing or corrupt image, a prompt too long)")
     p.add_argument("--branches", choices=["auto", "batched", "sequential"], default="auto",
                    help="contrastive methods: both branches as one forward of 2B rows, or two forwards "
                         "(default auto: batched where the model allows)")
@@ -100,6 +105,8 @@ def load_items(args, errors: list[str]) -> tuple[list[Item], str, str]:
         raise ValueError("give one input: --dataset, --questions, --coco-chair500 or --images alone")
     if (args.questions or args.coco_chair500) and not args.images:
         raise ValueError(f"{'--questions' if args.questions else '--coco-chair500'} needs --images DIR (where the images are)")
+    if args.images is not None:
+        input_dir(args.images, "--images")
     if args.questions:
         return _question_items(args.questions, args.images, args.prompt, errors), args.questions.stem, "question"
     if args.coco_chair500:
@@ -112,7 +119,7 @@ def load_items(args, errors: list[str]) -> tuple[list[Item], str, str]:
 def _folder_items(folder: Path, prompt: str) -> list[Item]:
     if not folder.is_dir():
         raise FileNotFoundError(f"--images {folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and not p.is_dir())
     if not files:
         raise FileNotFoundError(f"--images {folder}: no image files ({', '.join(sorted(IMAGE_EXTS))})")
     stems = [str(p.relative_to(folder).with_suffix("")) for p in files]
@@ -162,25 +169,6 @@ def _world_items(name: str, prompt: str | None, errors: list[str]) -> tuple[list
     return out, name, "caption"
 
 
-def open_image(path: Path):
-    """A PIL RGB image, or ValueError saying what is wrong with the file.
-
-    Importing ultralytics anywhere (user code, a test module) swaps ``PIL.Image.open`` for a version
-    that meets a corrupt file with a pip install of a HEIF plugin and then ModuleNotFoundError,
-    which would stop a whole batch; ``import_ultralytics`` puts Pillow's own back first."""
-    from PIL import Image, UnidentifiedImageError
-    if getattr(Image.open, "__module__", "").startswith("ultralytics"):
-        from detectors.yolo import import_ultralytics
-        import_ultralytics()
-    if not path.exists():
-        raise ValueError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"cannot read image {path}: corrupt or not an image ({e.__class__.__name__})") from None
-
-
 # ---------------------------------------------------------------- distributed
 
 def dist_env() -> tuple[int, int]:
@@ -207,10 +195,16 @@ def merge_parts(out: Path, order: list[str], world: int) -> int:
     recs: dict[str, dict] = {}
     for p in [out, *(part_path(out, r, world) for r in range(world))]:
         if p.exists():
-            for line in p.open(encoding="utf-8"):
-                if line.endswith("\n"):
-                    r = json.loads(line)
-                    recs.setdefault(str(r["id"]), r)
+            for line in p.open("rb"):
+                try:
+                    r = json.loads(line) if line.endswith(b"\n") else None
+                except ValueError:
+                    r = None
+                if not isinstance(r, dict) or r.get("id") is None:
+                    continue                     # a torn or corrupt line: that id was decoded again
+                old = recs.get(str(r["id"]))
+                if old is None or (old.get("error") and not r.get("error")):   # a retried error gives way
+                    recs[str(r["id"])] = r
     pos = {k: i for i, k in enumerate(order)}
     merged = sorted(recs.values(), key=lambda r: pos.get(str(r["id"]), len(pos)))
     atomic_write_jsonl(out, merged)
@@ -221,13 +215,16 @@ def merge_parts(out: Path, order: list[str], world: int) -> int:
 
 # ---------------------------------------------------------------- the run
 
-def _done_ids(path: Path) -> set[str]:
+def _done_ids(path: Path, retry_errors: bool) -> set[str]:
+    """Ids with a complete record in the final file (every rank skips them)."""
     out = set()
     if path.exists():
-        for line in path.open(encoding="utf-8"):
+        for line in path.open("rb"):
             try:
-                out.add(str(json.loads(line)["id"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                r = json.loads(line)
+                if line.endswith(b"\n") and r.get("id") is not None and not (retry_errors and r.get("error")):
+                    out.add(str(r["id"]))
+            except (ValueError, AttributeError):
                 pass
     return out
 
@@ -253,11 +250,14 @@ def _run(args) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: must be >= 1")
 
+    from halluc.models import resolve
+    resolve(args.model)                  # a broken model folder is named before any output is made
     errors: list[str] = []
     items, source, kind = load_items(args, errors)
     if args.limit is not None:
         items = items[:args.limit]
-    out = args.out or Path("runs") / f"{source}-{args.method}-s{args.seed}" / "captions.jsonl"
+    out = output_file(args.out or Path("runs") / f"{source}-{args.method}-s{args.seed}" / "captions.jsonl",
+                      "--out" if args.out else "output")
     max_new = args.max_new_tokens or _default_max_new(kind, source)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
@@ -266,10 +266,11 @@ def _run(args) -> int:
     if args.overwrite and rank == 0:
         out.unlink(missing_ok=True)
     _barrier(world)                      # nobody reads the final file while rank 0 may be deleting it
-    done = set() if args.overwrite else _done_ids(out)
+    done = set() if args.overwrite or world == 1 else _done_ids(out, args.retry_errors)
     mine = items[rank::world]
     path = out if world == 1 else part_path(out, rank, world)
-    writer = ResumableWriter(path, overwrite=args.overwrite)
+    redo = (lambda r: bool(r.get("error"))) if args.retry_errors else None
+    writer = ResumableWriter(path, overwrite=args.overwrite, redo=redo)
     todo = [it for it in mine if it.id not in done and it.id not in writer.done]
     n_resumed = len(mine) - len(todo)
 
@@ -296,8 +297,10 @@ def _run(args) -> int:
     t_loop = time.perf_counter()          # decoding alone: model loading and reading inputs left out
 
     def report(it: Item, msg: str) -> None:
+        """The input's record is kept, with an ``error`` in place of a text (``--retry-errors`` redoes it)."""
         bad.append(f"{it.where}: {msg}")
         print(f"error: {it.where}: {msg}", file=sys.stderr)
+        writer.write({"id": it.id, **it.fields, "image": str(it.image), "prompt": it.prompt, "error": msg, **base})
         bar.update(1)
 
     try:
@@ -306,7 +309,7 @@ def _run(args) -> int:
             for it in todo[i:i + args.batch_size]:
                 try:
                     batch.append((it, open_image(it.image)))
-                except ValueError as e:
+                except BadImage as e:
                     report(it, str(e))
             while batch:
                 exs = [Example(it.id, im, it.prompt) for it, im in batch]
@@ -335,6 +338,7 @@ def _run(args) -> int:
             extra={"output": str(out), "model": info, "method": args.method, "method_args": method.args(),
                    "gen": base["gen"], "prompt_template": template, "world_size": world,
                    "summary": {"decoded": n_ok, "resumed": n_resumed, "skipped": len(bad),
+                               "errors": len(bad) - len(errors), "bad_lines": len(errors),
                                "decode_seconds": round(t_loop, 3)}})
     if world > 1:
         import torch.distributed as dist
@@ -342,7 +346,8 @@ def _run(args) -> int:
             dist.destroy_process_group()
     dt = time.perf_counter() - t0
     who = f"rank {rank}/{world}: " if world > 1 else ""
-    print(f"{who}{n_ok} decoded, {n_resumed} already done, {len(bad)} skipped (bad input) -> "
+    print(f"{who}{n_ok} decoded, {n_resumed} already done, {len(bad) - len(errors)} failed (kept with an error), "
+          f"{len(errors)} bad input lines skipped -> "
           f"{out if world == 1 or rank == 0 else path} ({dt:.1f}s)", file=sys.stderr)
     if rank == 0 and n_total is not None:
         print(f"merged {world} ranks: {n_total} records in {out}", file=sys.stderr)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import shlex
 import statistics
 import sys
@@ -38,7 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from halluc.command import guard, module_main
+from halluc.command import at_least, guard, module_main
+from halluc.command import seed as seed_type
 from halluc.records import atomic_write_text, sha256_files
 
 POPE_SPLITS = ("random", "popular", "adversarial")
@@ -65,6 +67,7 @@ DEFAULTS = {"model": "builtin", "seeds": [0], "threads": None,
 COLUMNS = [("CHAIR_s", "chair_s"), ("CHAIR_i", "chair_i"), ("Recall", "recall"), ("Partner", "partner_rate"),
            ("Attr err", "attribute_error"), ("Rel err", "relation_error")]
 OPTIONAL = ("limit", "max_new_tokens", "threads")      # null: all / the command's default
+NAME = re.compile(r"[A-Za-z0-9._-]+")
 RESERVED = {"negatives": {"out", "help"}, "finetune": {"out", "data", "model", "help"}}
 
 
@@ -88,6 +91,8 @@ def _check(d, kind: str, where: str, file) -> dict:
             continue
         if not isinstance(v, t) or (t is int and isinstance(v, bool)):
             raise ConfigError(f"{file}: {key}: expected {t.__name__}, got {v!r}")
+        if t is int and v < 1:
+            raise ConfigError(f"{file}: {key}: must be >= 1{' (null: no limit)' if k in OPTIONAL else ''}, got {v}")
     return d
 
 
@@ -165,22 +170,24 @@ def _row(r: dict, kind: str, where: str, file, cfg: dict, extra: dict | None = N
 def load_config(path: str | Path) -> dict:
     """The experiment file, validated and with defaults filled in; ``cfg["rows"]`` holds :class:`Row`s
     (sweeps expanded, in ``cfg["sweep_rows"]``)."""
-    import yaml
+    from halluc.command import SEED_MAX
     from halluc.metrics.pope import PARSERS
     from halluc.world.builtin import DATASETS
+    from halluc.yamlfile import load_yaml
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    raw = load_yaml(path)
     raw = {} if raw is None else raw
     _check(raw, "top", "", path)
     cfg = {**DEFAULTS, **raw}
     for sect in ("captions", "pope", "correct"):
         cfg[sect] = {**DEFAULTS[sect], **_check(raw.get(sect, {}), sect, sect, path)}
     cfg["name"] = raw.get("name", path.stem)
-    if not cfg["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) for s in cfg["seeds"]):
-        raise ConfigError(f"{path}: seeds: expected a non-empty list of integers, got {cfg['seeds']!r}")
+    if not NAME.fullmatch(cfg["name"]) or cfg["name"] in (".", ".."):
+        raise ConfigError(f"{path}: name: {cfg['name']!r} is not a plain name (letters, digits, '.', '_', '-'; "
+                          "it names the folder under runs/)")
+    if not cfg["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX
+                                   for s in cfg["seeds"]):
+        raise ConfigError(f"{path}: seeds: expected a non-empty list of integers in 0..{SEED_MAX}, got {cfg['seeds']!r}")
     ds = cfg["captions"]["dataset"]
     if ds not in CAPTION_DATASETS:
         raise ConfigError(f"{path}: captions.dataset: {ds!r} is not a world caption split; valid: {', '.join(CAPTION_DATASETS)}")
@@ -230,7 +237,7 @@ def load_config(path: str | Path) -> dict:
 class Runner:
     def __init__(self, cfg: dict, out: Path, seeds: list[int], limit: int | None, overwrite: bool = False):
         self.cfg, self.out, self.seeds, self.overwrite = cfg, out, seeds, overwrite
-        cap = lambda n: min(x for x in (n, limit) if x is not None) if (n or limit) else None
+        cap = lambda n: None if n is None and limit is None else min(x for x in (n, limit) if x is not None)
         self.cap_limit, self.pope_limit = cap(cfg["captions"]["limit"]), cap(cfg["pope"]["limit"])
         self.models: dict[str, dict] = {}
         self.tally = {"run": 0, "skipped": 0}
@@ -250,6 +257,8 @@ class Runner:
                 rc = halluc(argv)
             except SystemExit as e:
                 rc = e.code
+        if rc == 130:                      # the stage was interrupted: so is the experiment (resumable)
+            raise KeyboardInterrupt
         if rc != 0:
             tail = "".join((d / "stage.log").read_text(encoding="utf-8").splitlines(True)[-15:])
             raise RuntimeError(f"halluc {shlex.join(argv)} failed (exit {rc}); {d / 'stage.log'} ends:\n{tail}")
@@ -257,7 +266,10 @@ class Runner:
     def stage(self, d: Path, label: str, key: dict, fn, output: Path) -> dict:
         """Run ``fn(fresh)`` unless ``d/stage.json`` holds the same key, done, and ``output`` is there."""
         path = d / "stage.json"
-        old = json.loads(path.read_text()) if path.exists() else None
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (ValueError, OSError):
+            old = None                   # an unreadable stamp: the stage is done again
         if old and old.get("key") == key and old.get("done") and output.exists() and not self.overwrite:
             self.tally["skipped"] += 1
             return old
@@ -506,9 +518,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run (or resume) an experiment")
     r.add_argument("file", type=Path, help="experiment YAML")
     r.add_argument("--out", type=Path, help="run folder (default runs/<name>)")
-    r.add_argument("--seeds", type=int, nargs="+", help="override the file's seeds")
-    r.add_argument("--limit", type=int, help="at most N captions and N POPE questions per split (a smoke run)")
-    r.add_argument("--threads", type=int, help="torch CPU threads (default: the file's, else torch's)")
+    r.add_argument("--seeds", type=seed_type, nargs="+", help="override the file's seeds")
+    r.add_argument("--limit", type=at_least(1), help="at most N captions and N POPE questions per split (a smoke run)")
+    r.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: the file's, else torch's)")
     r.add_argument("--overwrite", action="store_true", help="redo every stage")
     p.set_defaults(func=run)
     return p
@@ -539,7 +551,8 @@ def run_experiment(cfg: dict, args) -> dict:
     if threads:
         import torch
         torch.set_num_threads(threads)
-    out = args.out or Path("runs") / cfg["name"]
+    from halluc.paths import output_dir
+    out = output_dir(args.out or Path("runs") / cfg["name"], "--out" if args.out else "run folder")
     out.mkdir(parents=True, exist_ok=True)
     seeds = args.seeds or cfg["seeds"]
     runner = Runner(cfg, out, seeds, args.limit, args.overwrite)

@@ -9,8 +9,10 @@
 Records: ``question`` + ``answer`` + ``image`` (what ``halluc negatives`` writes), or TRL's conversational
 ``messages`` + ``images``. Each example is the model's own chat prompt with the image, exactly as
 ``halluc.models.generate_greedy`` builds it at inference, followed by the answer and the end-of-sequence
-token; the loss is on the answer (and that end token) only. A malformed record or a missing image is
-reported as ``file:line`` and skipped.
+token; the loss is on the answer (and that end token) only, truncated so that prompt + answer fit
+``--max-length`` (default: the model's context, else 2048). A bad record (malformed JSON, a field missing
+or of the wrong type, an image missing, corrupt, not a regular file or over the pixel cap) is reported as
+``error: FILE:LINE: field: message``, skipped and counted; no record usable is one error, exit 2.
 
 Trainer: transformers' ``Trainer`` with that collator (``--trainer hf``, the default), or TRL's
 ``SFTTrainer`` with the same collator (``--trainer trl``). On a GPU: bf16 autocast, gradient
@@ -35,7 +37,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from halluc.command import guard, module_main
+from halluc.command import at_least, guard, module_main, number, seed
 
 # vision-tower module names of the families we run (LLaVA / LLaVA-NeXT, Qwen2-VL, InstructBLIP)
 VISION_PARTS = ("vision_tower", "visual", "vision_model", "qformer", "query_tokens")
@@ -98,7 +100,7 @@ class FinetuneConfig:
     warmup: float = 0.05             # share of the steps
     weight_decay: float = 0.0
     scheduler: str = "cosine"
-    max_length: int | None = None    # truncate answers so that prompt + answer fit
+    max_length: int | None = None    # truncate answers so that prompt + answer fit; None: the model's context
     seed: int = 0
     full: bool = False
     train_vision: bool = False       # --full: the vision tower too
@@ -118,6 +120,26 @@ class Example:
     image: str
     question: str
     answer: str
+    where: str = ""                  # FILE:LINE, for a problem found after reading (a prompt too long)
+
+
+class _Bad(Exception):
+    """One record's problem: (field, message)."""
+
+
+def _kind(v) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _text(r: dict, key: str, why: str) -> str:
+    v = r.get(key)
+    if key not in r:
+        raise _Bad(key, f"missing ({why})")
+    if not isinstance(v, str):
+        raise _Bad(key, f"expected a string, got {_kind(v)}")
+    if not v.strip():
+        raise _Bad(key, "empty")
+    return v
 
 
 def _from_messages(msgs) -> tuple[str, str] | None:
@@ -133,44 +155,73 @@ def _from_messages(msgs) -> tuple[str, str] | None:
         return None
     user = [text(m.get("content")) for m in msgs if isinstance(m, dict) and m.get("role") == "user"]
     asst = [text(m.get("content")) for m in msgs if isinstance(m, dict) and m.get("role") == "assistant"]
-    if len(user) != 1 or len(asst) != 1 or not user[0] or not asst[0]:
+    if len(user) != 1 or len(asst) != 1 or not isinstance(user[0], str) or not isinstance(asst[0], str) \
+            or not user[0].strip() or not asst[0].strip():
         return None
     return user[0], asst[0]
 
 
+def _question_answer(r: dict) -> tuple[str, str]:
+    """question + answer where either is given: a wrong type there is this record's error, never a reason
+    to train on its messages instead (they may say something else). Else one-turn messages."""
+    if "question" in r or "answer" in r:
+        why = "question and answer go together"
+        return _text(r, "question", why), _text(r, "answer", why)
+    if "messages" not in r:
+        raise _Bad("question", "missing (needs question + answer strings, or one-turn messages)")
+    qa = _from_messages(r["messages"])
+    if qa is None:
+        raise _Bad("messages", "expected a list with one user and one assistant turn, each with text")
+    return qa
+
+
+def _image_name(r: dict) -> str:
+    """``image`` where given (a wrong type is an error, not a reason to read ``images``), else ``images``."""
+    if "image" in r:
+        return _text(r, "image", "")
+    ims = r.get("images")
+    if "images" not in r:
+        raise _Bad("image", "missing (needs image, or images with one path)")
+    if not (isinstance(ims, list) and len(ims) == 1 and isinstance(ims[0], str) and ims[0].strip()):
+        raise _Bad("images", f"expected a list with one path string, got {_kind(ims)}"
+                   + (f" of {len(ims)}" if isinstance(ims, list) else ""))
+    return ims[0]
+
+
+def _image_path(name: str, images, data: Path) -> Path:
+    """A relative path is under --images, else beside the data file (where halluc negatives writes it
+    relative to), else under the working directory."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    if images is not None:
+        return Path(images) / p
+    return data.parent / p if (data.parent / p).exists() or not p.exists() else p
+
+
 def read_examples(path: str | os.PathLike, images: str | os.PathLike | None = None, limit: int | None = None,
                   report=None, strict: bool = False) -> list[Example]:
-    """Instruction records -> examples; bad ones (no question/answer, no image, image missing) reported, skipped."""
+    """Instruction records -> examples. A bad record (malformed, a field missing or of the wrong type, an
+    image missing or unusable: each decoded once, here, not in the middle of training) is reported as
+    ``FILE:LINE: field: message`` and skipped."""
+    from halluc.images import image_problem
     from halluc.records import BadInput, BadLine, ReadReport, read_records
     report = report if report is not None else ReadReport()
-    out: list[Example] = []
+    path, out = Path(path), []
     for it in read_records(path, need_id=False, strict=strict, report=report):
-        r = it.rec
-        qa = (r.get("question"), r.get("answer")) if isinstance(r.get("question"), str) and isinstance(r.get("answer"), str) \
-            else _from_messages(r.get("messages"))
-        img = r.get("image") if isinstance(r.get("image"), str) else (
-            r["images"][0] if isinstance(r.get("images"), list) and len(r["images"]) == 1 and isinstance(r["images"][0], str) else None)
-        problem = None
-        if qa is None or not qa[0].strip() or not qa[1].strip():
-            problem = ("question", "needs question + answer strings, or one-turn messages (user, assistant)")
-        elif img is None:
-            problem = ("image", "needs an image path (image, or images with one path)")
-        else:
-            p = Path(img)
-            if not p.is_absolute() and images is not None:
-                p = Path(images) / p
-            elif not p.is_absolute() and not p.exists():      # relative to the data file's folder
-                p = Path(path).parent / p
-            if not p.exists():
-                problem = ("image", f"image not found: {p}")
-        if problem:
-            b = BadLine(str(path), it.line, *problem)
+        try:
+            q, a = _question_answer(it.rec)
+            p = _image_path(_image_name(it.rec), images, path)
+            if problem := image_problem(p):
+                raise _Bad("image", problem)
+        except _Bad as e:
+            b = BadLine(str(path), it.line, *e.args)
             if strict:
-                raise BadInput(str(b))
+                raise BadInput(str(b)) from None
             report.n_good -= 1
             report.add(b)
             continue
-        out.append(Example(str(r.get("id", it.line)), str(p), qa[0], qa[1]))
+        out.append(Example(str(it.rec.get("id", it.line)), str(p), q, a, f"{path}:{it.line}"))
         if limit is not None and len(out) >= limit:
             break
     return out
@@ -206,7 +257,7 @@ class VlmCollator:
     def image(self, path: str):
         im = self._images.get(path)
         if im is None:
-            from halluc.decode import open_image
+            from halluc.images import open_image
             im = open_image(Path(path))
             if len(self._images) >= self._cache:
                 self._images.pop(next(iter(self._images)))
@@ -219,6 +270,8 @@ class VlmCollator:
             ids = self.tok(answer, add_special_tokens=False)["input_ids"]
             if self.tok.eos_token_id is not None:
                 ids = ids + [self.tok.eos_token_id]
+            if self.max_length is not None:
+                ids = ids[:self.max_length]       # a row never holds more: a huge answer is not cached whole
             if len(self._answers) < 100000:
                 self._answers[answer] = ids
         return ids
@@ -338,19 +391,82 @@ def batch_loss(model, collator, examples: list[Example]) -> float:
     return loss
 
 
+# ---------------------------------------------------------------- sequence length
+
+DEFAULT_MAX_LENGTH = 2048          # where the model does not say its context
+
+
+def context_length(model) -> int:
+    """The default --max-length: the language model's context (``max_position_embeddings``), else 2048.
+    Without a bound a 5 MB answer becomes a million-token row and a request for terabytes."""
+    for c in (getattr(model.config, "text_config", None), model.config):
+        n = getattr(c, "max_position_embeddings", None)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    return DEFAULT_MAX_LENGTH
+
+
+def fitting(data: list[Example], processor, max_length: int) -> tuple[list[Example], list[str]]:
+    """The examples whose prompt leaves room for an answer within ``max_length``, and one message per
+    other (its answer would be cut to nothing). A prompt has at most its template's tokens plus one per
+    byte of the question, so only long questions are tokenized. Image tokens past the placeholder are
+    not counted: the collator still cuts such an answer to fit."""
+    from halluc.models import chat_prompt
+    tok = getattr(processor, "tokenizer", processor)
+
+    def n_tokens(q: str) -> int:
+        return len(tok(chat_prompt(processor, q), add_special_tokens=False)["input_ids"])
+    base = n_tokens("") + 8                                   # + 8: merges across the template's edges
+    keep, bad = [], []
+    for e in data:
+        n = base + len(e.question.encode())
+        n = n if n < max_length else n_tokens(e.question)
+        if n < max_length:
+            keep.append(e)
+        else:
+            bad.append(f"{e.where or e.id}: question: the prompt is {n} tokens, over the maximum length "
+                       f"{max_length} (--max-length)")
+    return keep, bad
+
+
 # ---------------------------------------------------------------- training
+
+def training_arguments(cfg: FinetuneConfig, out: Path, lr: float, n_steps: int, *, bf16: bool, cuda: bool,
+                       progress: bool, gc: bool) -> dict:
+    """transformers' ``TrainingArguments`` keywords, passed unfiltered: a renamed one fails here, loudly
+    (tests/test_transformers_api.py checks them against the installed version). Checkpoints are
+    safetensors (transformers 5 saves nothing else) and resume loads them with ``weights_only``."""
+    ta = dict(output_dir=str(out / "checkpoints"), max_steps=cfg.steps if cfg.steps > 0 else -1,
+              num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
+              gradient_accumulation_steps=cfg.grad_accum, learning_rate=lr, lr_scheduler_type=cfg.scheduler,
+              warmup_steps=int(round(cfg.warmup * n_steps)), weight_decay=cfg.weight_decay,
+              logging_steps=cfg.logging_steps, report_to=[], save_strategy="steps" if cfg.save_steps else "no",
+              save_steps=cfg.save_steps or 500, bf16=bf16, remove_unused_columns=False, dataloader_num_workers=0,
+              seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=not progress, use_cpu=not cuda,
+              ddp_find_unused_parameters=False)
+    if gc:
+        ta.update(activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False})
+    return ta
+
+
+def training_argument_names() -> list[str]:
+    return sorted(training_arguments(FinetuneConfig(), Path("."), 1e-4, 10, bf16=False, cuda=False,
+                                     progress=False, gc=True))
+
 
 def finetune(model_id: str, data: list[Example], out: str | os.PathLike, cfg: FinetuneConfig = FinetuneConfig(),
              lora: LoraSpec | None = LoraSpec(), model=None, processor=None, progress: bool = True,
-             resume: bool = False, log=None) -> dict:
+             resume: bool = False, log=None, skipped: list[str] = (), strict: bool = False) -> dict:
     """Train, save the merged model (+ adapter) into ``out``; returns the summary written to finetune.json.
 
     ``model``/``processor`` may be given already loaded (tests, experiments); otherwise ``model_id`` is
-    loaded with ``halluc.models.load`` (builtin, a folder, or a hub id in the local cache).
+    loaded with ``halluc.models.load`` (safetensors only: builtin, a folder, or a hub id in the local
+    cache). ``skipped``: the records the reader dropped, counted in the summary with those whose
+    prompt does not fit the maximum length (``strict``: such a prompt is fatal, as a bad record is).
     """
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
-    from halluc.records import atomic_write_json
+    from halluc.records import BadInput, atomic_write_json
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     if not data:
@@ -372,24 +488,27 @@ def finetune(model_id: str, data: list[Example], out: str | os.PathLike, cfg: Fi
         model.config.text_config.use_cache = False
     from transformers import set_seed
     set_seed(cfg.seed)             # the adapters' initialisation: the same for every run with this seed
+    max_length = cfg.max_length or context_length(model)
+    data, too_long = fitting(data, processor, max_length)
+    if strict and too_long:
+        raise BadInput(too_long[0])
+    for m in too_long:
+        log(f"error: {m}")
+    if not data:
+        raise ValueError(f"no training example fits the maximum length {max_length} ({len(too_long)} too long; "
+                         "--max-length sets it)")
+    skipped = [*skipped, *too_long]
     model = prepare_model(model, cfg, None if cfg.full else lora)
     model.train()
     summary_params = trainable_summary(model)
     gc = cfg.gradient_checkpointing == "on" or (cfg.gradient_checkpointing == "auto" and cuda)
     lr = cfg.lr if cfg.lr is not None else default_lr(model_id, cfg.full)
-    collator = VlmCollator(processor, cfg.max_length)
+    collator = VlmCollator(processor, max_length)
     dataset = ExampleDataset(data)
     probe = data[:min(len(data), 32)]
     loss_before = batch_loss(model, collator, probe)
-    steps = cfg.steps if cfg.steps > 0 else -1
     n_steps = cfg.steps if cfg.steps > 0 else math.ceil(cfg.epochs * len(data) / (cfg.batch_size * cfg.grad_accum))
-    ta = dict(output_dir=str(out / "checkpoints"), max_steps=steps, num_train_epochs=cfg.epochs,
-              per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-              learning_rate=lr, lr_scheduler_type=cfg.scheduler, warmup_steps=int(round(cfg.warmup * n_steps)),
-              weight_decay=cfg.weight_decay, logging_steps=cfg.logging_steps, report_to=[],
-              save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
-              save_safetensors=True, bf16=bf16, remove_unused_columns=False, dataloader_num_workers=0, seed=cfg.seed, data_seed=cfg.seed,
-              disable_tqdm=not progress, use_cpu=not cuda, ddp_find_unused_parameters=False)
+    ta = training_arguments(cfg, out, lr, n_steps, bf16=bf16, cuda=cuda, progress=progress, gc=gc)
 
     class Log(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):
@@ -397,22 +516,14 @@ def finetune(model_id: str, data: list[Example], out: str | os.PathLike, cfg: Fi
                 log(f"step {state.global_step:5d}/{state.max_steps}  loss {logs['loss']:.4f}  "
                     f"lr {logs.get('learning_rate', 0):.2e}  {time.time() - t_train:.0f}s")
 
-    import inspect
-    # transformers >= 5.x names it activation_checkpointing (gradient_checkpointing is deprecated)
-    ck = "activation_checkpointing" if "activation_checkpointing" in inspect.signature(
-        TrainingArguments.__init__).parameters else "gradient_checkpointing"
-    if gc:
-        ta.update({ck: True, f"{ck}_kwargs": {"use_reentrant": False}})
     if cfg.trainer == "trl":
         from trl import SFTConfig, SFTTrainer
-        ta = {k: v for k, v in ta.items() if k in inspect.signature(SFTConfig.__init__).parameters}
         args = SFTConfig(**ta, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None)
         from datasets import Dataset
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([dataset[i] for i in range(len(dataset))]),
                              data_collator=collator,
                              processing_class=processor, callbacks=[Log()])
     else:
-        ta = {k: v for k, v in ta.items() if k in inspect.signature(TrainingArguments.__init__).parameters}
         trainer = Trainer(model=model, args=TrainingArguments(**ta), train_dataset=dataset, data_collator=collator,
                           callbacks=[Log()])
     from transformers.trainer_callback import PrinterCallback
@@ -429,7 +540,8 @@ def finetune(model_id: str, data: list[Example], out: str | os.PathLike, cfg: Fi
     summary = {"model": model_id, "examples": len(data), "steps": trainer.state.global_step, "lr": lr,
                "loss_before": round(loss_before, 5), "loss_after": round(loss_after, 5),
                "train_loss": round(result.training_loss, 5), "train_seconds": round(train_s, 1),
-               "bf16": bf16, "gradient_checkpointing": gc, "dtype": dtype, **summary_params,
+               "bf16": bf16, "gradient_checkpointing": gc, "dtype": dtype, "max_length": max_length,
+               "skipped": len(skipped), "skipped_first": list(skipped[:20]), **summary_params,
                "config": asdict(cfg), "lora": None if cfg.full else asdict(lora),
                "log": [x for x in trainer.state.log_history if "loss" in x]}
     if trainer.is_world_process_zero():
@@ -474,8 +586,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "`halluc decode --model DIR`, and the LoRA adapter. Runs under `accelerate launch` on several GPUs.")
     p.add_argument("--model", default="builtin", help="builtin, a local folder, or a hub id in the local cache (default %(default)s)")
     p.add_argument("--data", type=Path, required=True, help="instruction JSONL (question/answer/image, or messages/images)")
-    p.add_argument("--images", type=Path, help="folder that relative image paths refer to (default: the working "
-                   "directory, else the data file's folder)")
+    p.add_argument("--images", type=Path, help="folder that relative image paths refer to (default: the data "
+                   "file's folder, else the working directory)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lora", nargs="?", const="", default="", metavar="SPEC",
                       help="LoRA (the default): r=8,alpha=32,dropout=0.05,targets=q_proj,v_proj[,scope=language|all]")
@@ -483,23 +595,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--train-vision", action="store_true", help="--full: train the vision tower too")
     p.add_argument("--train-projector", action="store_true", help="LoRA: train the projector in full as well")
     p.add_argument("--out", type=Path, required=True, help="output folder (merged model, adapter/, finetune.json, run.json)")
-    p.add_argument("--steps", type=int, default=FinetuneConfig.steps, help="optimiser steps; 0: --epochs (default %(default)s)")
-    p.add_argument("--epochs", type=float, default=FinetuneConfig.epochs)
-    p.add_argument("--lr", type=float, help="learning rate (default: 2e-4 LoRA / 2e-5 full; builtin world model 2e-3 / 5e-4)")
-    p.add_argument("--batch-size", type=int, default=FinetuneConfig.batch_size, help="per device (default %(default)s)")
-    p.add_argument("--grad-accum", type=int, default=FinetuneConfig.grad_accum)
-    p.add_argument("--warmup", type=float, default=FinetuneConfig.warmup, help="warm-up share of the steps")
-    p.add_argument("--weight-decay", type=float, default=FinetuneConfig.weight_decay)
+    p.add_argument("--steps", type=at_least(0), default=FinetuneConfig.steps,
+                   help="optimiser steps; 0: --epochs (default %(default)s)")
+    p.add_argument("--epochs", type=number(0, lo_open=True), default=FinetuneConfig.epochs)
+    p.add_argument("--lr", type=number(0, lo_open=True),
+                   help="learning rate (default: 2e-4 LoRA / 2e-5 full; builtin world model 2e-3 / 5e-4)")
+    p.add_argument("--batch-size", type=at_least(1), default=FinetuneConfig.batch_size, help="per device (default %(default)s)")
+    p.add_argument("--grad-accum", type=at_least(1), default=FinetuneConfig.grad_accum)
+    p.add_argument("--warmup", type=number(0, 1), default=FinetuneConfig.warmup, help="warm-up share of the steps, in [0, 1]")
+    p.add_argument("--weight-decay", type=number(0), default=FinetuneConfig.weight_decay)
     p.add_argument("--scheduler", default=FinetuneConfig.scheduler, help="transformers lr scheduler (default %(default)s)")
-    p.add_argument("--max-length", type=int, help="truncate answers so that prompt + answer fit")
+    p.add_argument("--max-length", type=at_least(16), help="tokens per example: answers are truncated so that prompt + "
+                   f"answer fit, a record whose prompt alone does not is skipped (default: the model's context, its "
+                   f"max_position_embeddings, else {DEFAULT_MAX_LENGTH})")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--gradient-checkpointing", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--trainer", default="hf", choices=["hf", "trl"], help="transformers Trainer or TRL SFTTrainer")
-    p.add_argument("--limit", type=int, help="only the first N records")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--logging-steps", type=int, default=FinetuneConfig.logging_steps)
-    p.add_argument("--save-steps", type=int, default=0, help="keep a trainer checkpoint every N steps (for --resume)")
+    p.add_argument("--limit", type=at_least(1), help="only the first N good records")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--threads", type=at_least(1), help="CPU threads for torch")
+    p.add_argument("--logging-steps", type=at_least(1), default=FinetuneConfig.logging_steps)
+    p.add_argument("--save-steps", type=at_least(0), default=0, help="keep a trainer checkpoint every N steps (for --resume)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under OUT/checkpoints")
     p.add_argument("--strict", action="store_true", help="any bad record is fatal (exit code 2)")
     p.add_argument("--no-progress", action="store_true")
@@ -507,8 +623,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def check_inputs(args) -> None:
+    """Every path, before a record is read or a weight loaded: one line naming the option."""
+    from halluc.images import max_pixels
+    from halluc.models import resolve
+    from halluc.paths import input_dir, input_file, output_dir
+    output_dir(args.out, "--out")
+    input_file(args.data, "--data")
+    if args.images:
+        input_dir(args.images, "--images")
+    resolve(args.model)                 # a local folder: config.json and sound safetensors, never a pickle
+    max_pixels()                        # a bad HALLUC_MAX_IMAGE_PIXELS: one error, not one per record
+
+
 def _run(args) -> int:
     from halluc.records import ReadReport, args_config, write_manifest
+    check_inputs(args)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -521,21 +651,20 @@ def _run(args) -> int:
                          save_steps=args.save_steps, trainer=args.trainer)
     if args.train_vision and not args.full:
         raise ValueError("--train-vision goes with --full (LoRA: --lora ...,scope=all)")
-    if args.steps < 0 or args.batch_size < 1:
-        raise ValueError("--steps must be >= 0 and --batch-size >= 1")
     report = ReadReport()
     data = read_examples(args.data, args.images, args.limit, report, args.strict)
     if not data:
-        print(f"error: {args.data}: no usable example ({report.summary()})", file=sys.stderr)
+        print(f"error: {args.data}: no usable record ({len(report.bad)} skipped, each reported above)", file=sys.stderr)
         return 2
-    summary = finetune(args.model, data, args.out, cfg, lora, progress=not args.no_progress, resume=args.resume)
+    summary = finetune(args.model, data, args.out, cfg, lora, progress=not args.no_progress, resume=args.resume,
+                       skipped=[str(b) for b in report.bad], strict=args.strict)
     if int(os.environ.get("RANK", "0")) == 0:
-        summary["skipped"] = len(report.bad)
         write_manifest(args.out, command="finetune", seed=args.seed,
                        config=args_config(args),
                        extra={"summary": {k: v for k, v in summary.items() if k != "log"},
-                              "data": {"path": str(args.data), "examples": len(data), "skipped": len(report.bad)}})
-        print(f"{len(data)} examples ({len(report.bad)} skipped), {summary['steps']} steps: answer loss "
+                              "data": {"path": str(args.data), "examples": summary["examples"],
+                                       "skipped": summary["skipped"]}})
+        print(f"{summary['examples']} examples ({summary['skipped']} skipped), {summary['steps']} steps: answer loss "
               f"{summary['loss_before']:.4f} -> {summary['loss_after']:.4f} -> {args.out}", file=sys.stderr)
     return 0
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from halluc.errors import BadInput
+
 BUILTIN = "builtin"
 
 
@@ -20,17 +22,65 @@ def builtin_path() -> Path:
     return asset_path("builtin_vlm")
 
 
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def check_safetensors(path: Path, label: str) -> None:
+    """A .safetensors file whose header parses and whose tensors all lie inside the file: an empty,
+    truncated or foreign file is named here, not met as a traceback inside the loader."""
+    import json
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            raise BadInput(f"{label}: {path.name} is not a safetensors file ({size} bytes; empty, truncated or "
+                           "another format)")
+        try:
+            header = json.loads(f.read(n))
+        except (ValueError, UnicodeDecodeError):
+            raise BadInput(f"{label}: {path.name}: corrupt safetensors header") from None
+    if not isinstance(header, dict):
+        raise BadInput(f"{label}: {path.name}: corrupt safetensors header")
+    data = size - 8 - n
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        end = (t.get("data_offsets") or [0, 0])[1] if isinstance(t, dict) else None
+        if not isinstance(end, int) or end > data:
+            raise BadInput(f"{label}: {path.name} is truncated or corrupt (tensor {name!r} ends at byte "
+                           f"{end} of {data})")
+
+
+def check_model_folder(p: Path, label: str, needs: str = "config.json and *.safetensors") -> Path:
+    """``p`` as a folder with a readable config.json and sound safetensors weights (never a pickle)."""
+    import json
+    from halluc.paths import input_dir, read_text
+    input_dir(p, label)
+    if not (p / "config.json").is_file():
+        raise BadInput(f"{label}: {p} has no config.json (a model folder needs {needs})")
+    try:
+        json.loads(read_text(p / "config.json", label))
+    except ValueError as e:
+        raise BadInput(f"{label}: {p / 'config.json'} is not valid JSON ({e})") from None
+    weights = sorted(p.glob("*.safetensors"))
+    if not weights:
+        pickles = sorted({q.name for pat in PICKLE_WEIGHTS for q in p.glob(pat)})
+        why = (f" (it has {', '.join(pickles)}: pickle files, which halluc never loads since loading one runs "
+               "code from it; convert them to safetensors where you trust them)" if pickles else "")
+        raise BadInput(f"{label}: {p} has config.json but no *.safetensors weights{why}; nothing can be "
+                       "downloaded here")
+    for w in weights:
+        check_safetensors(w, label)
+    return p
+
+
 def resolve(model_id: str) -> tuple[str, dict]:
     if model_id == BUILTIN:
         return str(builtin_path()), {"model_id": BUILTIN}
     p = Path(model_id).expanduser()
-    if p.exists():
-        if not p.is_dir() or not (p / "config.json").exists():
-            raise FileNotFoundError(f"--model {model_id}: looked for {p / 'config.json'} and found none "
-                                    "(a model folder needs config.json and weights)")
-        if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
-            raise FileNotFoundError(f"--model {model_id}: {p} has config.json but no weights "
-                                    "(*.safetensors); nothing can be downloaded here")
+    if p.exists() or model_id.startswith(("/", ".", "~")) or model_id.count("/") > 1:
+        check_model_folder(p, f"--model {model_id}")
         return str(p), {"model_id": str(p)}
     return model_id, {"model_id": model_id}
 
@@ -54,17 +104,26 @@ def load(model_id: str = BUILTIN, dtype: str | None = None, device: str | None =
     try:
         processor = AutoProcessor.from_pretrained(path, **kw)
         model = AutoModelForImageTextToText.from_pretrained(
-            path, dtype=getattr(torch, dtype) if dtype else "auto", device_map=device_map, **kw)
+            path, dtype=getattr(torch, dtype) if dtype else "auto", device_map=device_map, use_safetensors=True, **kw)
     except OSError as e:
+        if Path(path).is_dir():
+            raise BadInput(f"--model {model_id}: cannot load {path}: {_first_line(e)}") from None
         raise FileNotFoundError(
             f"--model {model_id}: not a local folder and not in the local Hugging Face cache "
             f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}); nothing can be downloaded here. "
-            f"Pass a folder with config.json + *.safetensors. ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
+            f"Pass a folder with config.json + *.safetensors. ({e.__class__.__name__}: {_first_line(e)})") from None
+    except (ValueError, KeyError, TypeError, RuntimeError, AttributeError) as e:
+        # a config or weights file transformers cannot use (unknown model type, wrong shapes, ...)
+        raise BadInput(f"--model {model_id}: cannot load {path}: {e.__class__.__name__}: {_first_line(e)}") from None
     if device and device_map is None:
         model.to(device)
     model.eval()
     info["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     return model, processor, info
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:300]
 
 
 def chat_prompt(processor, question: str) -> str:

@@ -29,16 +29,20 @@ object, the claimed value, the truth; negatives' claims contradict the annotatio
 builtin model's word-level vocabulary; existence questions are POPE's ("is there a moon in the image ?")
 answered "yes"/"no".
 
-An annotation that is malformed or names a missing image is reported as ``file: record: message``,
-skipped (with its image, so that a negative never asks about an object that was dropped) and counted.
+An annotation that is malformed or names an image that is missing or unusable (not a regular file,
+corrupt, over the pixel cap: every image is decoded once, ``halluc.images.verify_image``) is reported as
+``file: record: message``, skipped (with its image, so that a negative never asks about an object that
+was dropped) and counted. Image paths are written relative to the output file's folder, and ids are
+``SOURCE/IMAGE_ID/INDEX`` (the source's file or folder name, never a path), so the data set can be moved.
 ``run.json`` goes next to the output. The output is deterministic in its inputs, configuration and seed;
 a rerun with the same configuration does nothing (``--overwrite`` regenerates).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
+import re
 import sys
 import time
 from collections import Counter
@@ -46,7 +50,10 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from halluc.command import guard, module_main
+from halluc.images import image_problem
+from halluc.command import at_least, guard, module_main, number, seed
+from halluc.errors import BadInput
+from halluc.paths import input_dir, input_file, output_file, read_json
 
 FAMILIES = ("nonexistent", "existent", "knowledge")
 SAMPLINGS = ("random", "popular", "adversarial")
@@ -135,27 +142,20 @@ def load_world(split: str | Path, echo: bool = True) -> Source:
     """
     from halluc.records import ReadReport, read_records
     from halluc.world.scene import CLASSES, COLOURS, SIZES, WorldConfig
-    d = Path(split)
-    name = str(split)
-    if not (d / "scenes.jsonl").exists():
-        from halluc.world.builtin import DATASETS, split_dir
-        if str(split) not in DATASETS:
-            raise FileNotFoundError(f"--world {split}: neither a folder with scenes.jsonl nor a builtin split "
-                                    f"({', '.join(DATASETS)})")
-        d = split_dir(str(split))
+    d = _world_dir(split)
     wc = WorldConfig()
     pairs, cell, grid = wc.pairs, float(wc.cell), wc.grid
     meta = d / "meta.json"
     if meta.exists():
         try:
-            cfg = json.loads(meta.read_text())["config"]
+            cfg = read_json(meta, "--world")["config"]
             pairs = tuple(tuple(p) for p in cfg.get("pairs", pairs))
             grid = int(cfg.get("grid", grid))
             cell = float(cfg.get("image_size", wc.image_size)) / grid
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):      # an older layout: the defaults (malformed JSON is an error)
             pass
     path = d / "scenes.jsonl"
-    src = Source("world", [], pairs=pairs, vocabulary=CLASSES, name=Path(name).name, cell=cell, grid=grid)
+    src = Source("world", [], pairs=pairs, vocabulary=CLASSES, name=_source_name(split), cell=cell, grid=grid)
     report = ReadReport(echo=False)
     for it in read_records(path, id_key="image_id", required={"objects": list, "image": str}, report=report):
         where = f"line {it.line} (image_id {it.id})"
@@ -179,8 +179,8 @@ def load_world(split: str | Path, echo: bool = True) -> Source:
         img = d / it.rec["image"]
         if problem is None and not objs:
             problem = "no visible object"
-        if problem is None and not img.exists():
-            problem = f"image not found: {img}"
+        if problem is None:
+            problem = image_problem(img)
         if problem:
             _report(src.bad, Bad(str(path), where, problem), echo)
             continue
@@ -190,13 +190,23 @@ def load_world(split: str | Path, echo: bool = True) -> Source:
     return src
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FileNotFoundError(f"{path}: cannot open: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+def _world_dir(split) -> Path:
+    """A folder with scenes.jsonl, else a builtin split's (generated on first use; a folder of that name
+    without scenes.jsonl, an output folder say, does not hide it)."""
+    from halluc.world.builtin import DATASETS, split_dir
+    d = Path(split)
+    if not (d / "scenes.jsonl").exists() and str(split) in DATASETS:
+        return split_dir(str(split))
+    if not d.exists():
+        raise BadInput(f"--world {split}: neither a folder with scenes.jsonl nor a builtin split ({', '.join(DATASETS)})")
+    input_dir(d, "--world")
+    input_file(d / "scenes.jsonl", "--world")
+    return d
+
+
+def _source_name(path) -> str:
+    """The file or folder name that starts every record id: ids carry no path, so they survive a move."""
+    return re.sub(r"\.jsonl?(\.gz)?$", "", Path(os.path.abspath(path)).name) or "source"
 
 
 def _resolve_image(images: Path | None, name: str, base: Path) -> Path:
@@ -211,11 +221,11 @@ def load_coco(instances: str | Path, captions: str | Path | None = None, images:
     """COCO instances (+ captions). Crowd annotations mark a class present but uncountable. Optional
     ``attributes`` {colour, size} on an annotation (the world's COCO export has them) are used."""
     ipath = Path(instances)
-    data = _load_json(ipath)
+    data = read_json(ipath)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         raise ValueError(f"{ipath}: not a COCO instances file (needs images, annotations and categories lists)")
     img_dir = Path(images) if images else None
-    src = Source("coco", [], name=str(ipath))
+    src = Source("coco", [], name=_source_name(ipath))
     cats, dropped, label = {}, set(), {}
     for k, c in enumerate(data["categories"]):
         if not isinstance(c, dict) or not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
@@ -231,8 +241,9 @@ def load_coco(instances: str | Path, captions: str | Path | None = None, images:
             _report(src.bad, Bad(str(ipath), f"images[{k}]", "needs an id and a file_name"), echo)
             continue
         p = _resolve_image(img_dir, im["file_name"], ipath.parent)
-        if not p.exists():
-            _report(src.bad, Bad(str(ipath), f"images[{k}] (id {im['id']})", f"image not found: {p}"), echo)
+        problem = image_problem(p)
+        if problem:
+            _report(src.bad, Bad(str(ipath), f"images[{k}] (id {im['id']})", problem), echo)
             dropped.add(im["id"])
             continue
         label[im["id"]] = f"images[{k}] (id {im['id']})"
@@ -266,7 +277,7 @@ def load_coco(instances: str | Path, captions: str | Path | None = None, images:
                                           attrs.get("size"), box=(x, y, x + w, y + h), crowd=bool(a.get("iscrowd"))))
     if captions:
         cpath = Path(captions)
-        cdata = _load_json(cpath)
+        cdata = read_json(cpath)
         if not isinstance(cdata, dict) or not isinstance(cdata.get("annotations"), list):
             raise ValueError(f"{cpath}: not a COCO captions file (needs an annotations list)")
         for k, a in enumerate(cdata["annotations"]):
@@ -283,13 +294,13 @@ def load_coco(instances: str | Path, captions: str | Path | None = None, images:
 def load_vg(path: str | Path, images: str | Path | None = None, min_images: int = 1, echo: bool = True) -> Source:
     """A Visual-Genome-like JSON: a list of images (or {"images": [...]}) with objects, attributes, relations."""
     vpath = Path(path)
-    data = _load_json(vpath)
+    data = read_json(vpath)
     if isinstance(data, dict):
         data = data.get("images")
     if not isinstance(data, list):
         raise ValueError(f"{vpath}: expected a list of images (or {{\"images\": [...]}})")
     img_dir = Path(images) if images else None
-    src = Source("vg", [], name=str(vpath))
+    src = Source("vg", [], name=_source_name(vpath))
     for k, im in enumerate(data):
         rec = f"[{k}]" + (f" (image_id {im.get('image_id', im.get('id'))})" if isinstance(im, dict) else "")
         if not isinstance(im, dict):
@@ -345,8 +356,7 @@ def load_vg(path: str | Path, images: str | Path | None = None, min_images: int 
                 rels.append((ends[0], " ".join(r["predicate"].lower().split()), ends[1]))
         if problem is None:
             p = _resolve_image(img_dir, str(fname), vpath.parent)
-            if not p.exists():
-                problem = f"image not found: {p}"
+            problem = image_problem(p)
         if problem:
             _report(src.bad, Bad(str(vpath), rec, problem), echo)
             continue
@@ -607,6 +617,8 @@ def parse_weights(spec: str, valid: tuple[str, ...], what: str) -> tuple[tuple[s
             weight = float(w) if w else 1.0
         except ValueError:
             raise ValueError(f"--{what} {spec}: weight of {k} is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"--{what} {spec}: weight of {k} must be a finite number >= 0")
         out.append((k, weight))
     if not out:
         raise ValueError(f"--{what}: give at least one of {', '.join(valid)}")
@@ -978,7 +990,8 @@ def generate(src: Source, cfg: NegConfig = NegConfig()) -> tuple[list[dict], dic
     for i, r in enumerate(records):
         if src.kind == "world":
             check_world_vocabulary(r)
-        r["id"] = f"{src.name}/{r['image_id']}/{i}"
+        iid = re.split(r"[\\/]", str(r["image_id"]))[-1]        # an image id that is a path: no path in the id
+        r["id"] = f"{src.name}/{iid}/{i}"
         r["messages"] = _messages(r["question"], r["answer"])
         r["images"] = [r["image"]]
         r["source"] = src.kind
@@ -1008,21 +1021,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--coco-captions", type=Path, help="COCO captions_*.json for descriptions (with --coco-instances)")
     p.add_argument("--images", type=Path, help="folder the annotations' image file names are relative to "
                    "(default: the annotation file's folder)")
-    p.add_argument("--out", type=Path, required=True, help="output JSONL; run.json goes next to it")
-    p.add_argument("--neg-ratio", type=float, default=NegConfig.neg_ratio,
-                   help="share of negatives among all records (default %(default)s)")
-    p.add_argument("--caption-share", type=float, default=NegConfig.caption_share,
-                   help="share of descriptions among all records (default %(default)s)")
-    p.add_argument("--per-image", type=int, default=NegConfig.per_image, help="records per image (default %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="output JSONL; run.json goes next to it; image paths "
+                   "in it are relative to its folder")
+    p.add_argument("--neg-ratio", type=number(0, 1), default=NegConfig.neg_ratio,
+                   help="share of negatives among all records, in [0, 1] (default %(default)s)")
+    p.add_argument("--caption-share", type=number(0, 1), default=NegConfig.caption_share,
+                   help="share of descriptions among all records, in [0, 1]; with --neg-ratio at most 1 "
+                        "(default %(default)s)")
+    p.add_argument("--per-image", type=at_least(1), default=NegConfig.per_image,
+                   help="records per image (default %(default)s)")
     p.add_argument("--families", default="nonexistent,existent,knowledge",
                    help="negative families, optionally weighted: nonexistent=2,existent=1,knowledge=1 (default %(default)s)")
     p.add_argument("--sampling", default="random,popular,adversarial",
                    help="how absent objects are chosen, optionally weighted (default %(default)s)")
     p.add_argument("--positives", default="existence,attribute,count,relation",
                    help="positive question kinds, optionally weighted: existence=2,attribute=1 (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="only the first N good images")
-    p.add_argument("--min-images", type=int, default=1,
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--limit", type=at_least(1), help="only the first N good images")
+    p.add_argument("--min-images", type=at_least(1), default=1,
                    help="Visual Genome: ask about absent names seen in at least N images (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="any malformed annotation is fatal (exit code 2)")
     p.add_argument("--overwrite", action="store_true", help="regenerate even if the output is up to date")
@@ -1030,12 +1046,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def load_source(args, echo: bool = True) -> Source:
+def check_inputs(args) -> None:
+    """Every path option, before any work: a FIFO, a folder or a missing file is one line naming the option."""
+    output_file(args.out, "--out")
     given = [x for x in (args.world, args.coco_instances, args.vg) if x]
     if len(given) != 1:
         raise ValueError("give one source: --world, --coco-instances or --vg")
     if args.coco_captions and not args.coco_instances:
         raise ValueError("--coco-captions goes with --coco-instances")
+    for opt in ("coco_instances", "coco_captions", "vg"):
+        if getattr(args, opt):
+            input_file(getattr(args, opt), "--" + opt.replace("_", "-"))
+    if args.images:
+        input_dir(args.images, "--images")
+
+
+def load_source(args, echo: bool = True) -> Source:
+    """The one source the arguments name (after ``check_inputs``)."""
     if args.world:
         return load_world(args.world, echo=echo)
     if args.coco_instances:
@@ -1057,9 +1084,21 @@ def _input_stamps(args) -> dict:
     return out
 
 
+def relative_images(records: list[dict], out: Path) -> None:
+    """Image paths relative to the output's folder (real paths, so that ``..`` means what the kernel
+    reads): the data set and its images move together."""
+    base = os.path.realpath(out.parent)
+    for r in records:
+        r["image"] = os.path.relpath(os.path.realpath(r["image"]), base)
+        r["images"] = [r["image"]]
+
+
 def _run(args) -> int:
+    from halluc.images import max_pixels
     from halluc.records import atomic_write_jsonl, write_manifest
     t0 = time.perf_counter()
+    check_inputs(args)
+    max_pixels()                        # a bad HALLUC_MAX_IMAGE_PIXELS: one error, not one per image
     cfg = NegConfig(neg_ratio=args.neg_ratio, caption_share=args.caption_share, per_image=args.per_image,
                     families=parse_weights(args.families, FAMILIES, "families"),
                     sampling=parse_weights(args.sampling, SAMPLINGS, "sampling"),
@@ -1070,8 +1109,8 @@ def _run(args) -> int:
     man = args.out.parent / "run.json"
     if args.out.exists() and man.exists() and not (args.overwrite or args.strict):
         try:
-            old = json.loads(man.read_text())
-        except json.JSONDecodeError:
+            old = read_json(man)
+        except BadInput:                # unreadable or corrupt: regenerate (it is replaced below)
             old = {}
         if old.get("command") == "negatives" and old.get("config") == config:
             print(f"{args.out} is up to date ({old.get('summary', {}).get('records', '?')} records); "
@@ -1085,6 +1124,7 @@ def _run(args) -> int:
         print(f"error: no usable annotation ({len(src.bad)} skipped)", file=sys.stderr)
         return 2
     records, summary = generate(src, cfg)
+    relative_images(records, args.out)
     atomic_write_jsonl(args.out, records)
     summary["skipped"] = [str(b) for b in src.bad[:100]]
     write_manifest(args.out.parent, command="negatives", config=config, seed=args.seed,

@@ -3,6 +3,7 @@
     halluc view runs/x/corrected.jsonl                          # http://127.0.0.1:8501
     halluc view greedy.jsonl vcd.jsonl corrected.jsonl --port 8600   # several files, joined by id
     halluc view corrected.jsonl --images val2014/               # COCO records: images under val2014/
+    halluc view corrected.jsonl --open                          # also open it in a web browser
     # deep link to one record: http://127.0.0.1:8501/?id=world-bias/200001
 
 The app (``halluc/viewer_app.py``) lists the records of every file, filters them, and shows one id at
@@ -19,6 +20,12 @@ Paths are resolved (``..`` and symlinks followed) before the check.
 
 The file list reaches the app in the environment variable ``HALLUC_VIEW`` (JSON), never through a shell.
 This module holds the pure helpers the app uses (no Streamlit import), so they are testable alone.
+
+Streamlit is started with its settings on its command line (they override any ``~/.streamlit`` or
+``./.streamlit`` config): no usage statistics, no first-run e-mail prompt (``server.showEmailPrompt``
+false: without it, a machine with no ``~/.streamlit/credentials.toml`` waits on that prompt forever
+when stdin is not a terminal), headless (no browser) unless ``--open``, no file watcher, stdin closed.
+The page names files and images relative to their folder, never by absolute path.
 """
 from __future__ import annotations
 
@@ -32,11 +39,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from halluc.command import module_main
+from halluc.command import guard, module_main
 
 ENV = "HALLUC_VIEW"
 APP = Path(__file__).with_name("viewer_app.py")
 VERDICT_COLOURS = {"supported": (22, 163, 74), "contradicted": (220, 38, 38), "unverifiable": (128, 128, 128)}
+
+
+def port_number(s: str) -> int:
+    """A TCP port, 1..65535 (``type=port_number``)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (1..65535), got {s!r}") from None
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 1..65535, got {v}")
+    return v
+
+
+port_number.__name__ = "port number"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -44,37 +65,44 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "view", help="browse corrected captions in a local Streamlit app",
         description="Start a read-only Streamlit viewer of halluc JSONL files (DESIGN.md §1). Several files "
                     "are shown side by side, joined by id. Images are read only from under --images, or by "
-                    "default from the input files' folders and (world records) the halluc world cache.")
+                    "default from the input files' folders and (world records) the halluc world cache. "
+                    "Streamlit runs with settings of its own: headless (no browser opened; --open opens one), "
+                    "no usage statistics, no first-run e-mail prompt, so it also serves from a script or "
+                    "a service with no terminal.")
     p.add_argument("files", nargs="+", type=Path, help="JSONL files (corrected.jsonl, captions.jsonl, ...)")
     p.add_argument("--images", type=Path, help="the only folder images are read from; relative image paths and "
                    "COCO image ids refer to it")
-    p.add_argument("--port", type=int, default=8501, help="port (default %(default)s)")
+    p.add_argument("--port", type=port_number, default=8501, help="port, 1..65535 (default %(default)s)")
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
-    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    b = p.add_mutually_exclusive_group()
+    b.add_argument("--open", action="store_true", help="open the viewer in a web browser once it serves")
+    b.add_argument("--headless", action="store_false", dest="open",
+                   help="do not open a browser (the default; kept for older scripts)")
     p.set_defaults(func=run)
     return p
 
 
 def config(files, images=None) -> str:
-    """The JSON the app reads from ``$HALLUC_VIEW``."""
-    return json.dumps({"files": [str(Path(f).resolve()) for f in files],
+    """The JSON the app reads from ``$HALLUC_VIEW`` (a file given twice is listed once)."""
+    return json.dumps({"files": list(dict.fromkeys(str(Path(f).resolve()) for f in files)),
                        "images": str(Path(images).resolve()) if images else None})
 
 
-def command(port: int, address: str = "127.0.0.1", headless: bool = True) -> list[str]:
+def command(port: int, address: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
+    """The Streamlit command line: every setting that could stop or slow a start is given here, where it
+    overrides the user's and the project's ``.streamlit/config.toml``."""
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-            "--server.address", address, "--server.headless", str(headless).lower(),
-            "--browser.gatherUsageStats", "false"]
+            "--server.address", address, "--server.headless", str(not open_browser).lower(),
+            "--server.showEmailPrompt", "false", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
 
 
-def run(args) -> int:
-    missing = [str(f) for f in args.files if not f.is_file()]
-    if missing:
-        print(f"error: not a file: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if args.images is not None and not args.images.is_dir():
-        print(f"error: --images {args.images}: not a folder", file=sys.stderr)
-        return 2
+def _run(args) -> int:
+    from halluc.paths import input_dir, input_file
+    for f in args.files:                      # a folder, FIFO, missing or unreadable file: one line, exit 2
+        input_file(f)
+    if args.images is not None:
+        input_dir(args.images, "--images")
     try:
         import streamlit  # noqa: F401
     except ImportError:
@@ -82,7 +110,7 @@ def run(args) -> int:
         return 2
     env = {**os.environ, ENV: config(args.files, args.images)}
     print(f"halluc view: http://{args.address}:{args.port}/  (Ctrl-C stops it)", file=sys.stderr)
-    proc = subprocess.Popen(command(args.port, args.address, args.headless), env=env)
+    proc = subprocess.Popen(command(args.port, args.address, args.open), env=env, stdin=subprocess.DEVNULL)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))     # a TERM to halluc view stops the server too
     try:
         return proc.wait()
@@ -95,6 +123,33 @@ def run(args) -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+run = guard(_run)
+
+
+def labels(files) -> dict[str, str]:
+    """Short unique names for the page: the file names, else the paths relative to the files' common
+    folder (``a/corrected.jsonl``, ``b/corrected.jsonl``); never an absolute path."""
+    files = list(files)
+    short = {f: Path(f).name for f in files}
+    if len(set(short.values())) == len(files):
+        return short
+    try:
+        common = os.path.commonpath([str(Path(f).parent) for f in files])
+    except ValueError:                         # different drives (Windows): names alone
+        return short
+    return {f: Path(os.path.relpath(f, common)).as_posix() for f in files}
+
+
+def relative(path, folders) -> str:
+    """``path`` relative to the first of ``folders`` it lies under, else its name: how the page shows it."""
+    p = Path(path)
+    for d in folders:
+        d = Path(d)
+        if p.is_relative_to(d) and p != d:
+            return p.relative_to(d).as_posix()
+    return p.name or str(p)
 
 
 # ---------------------------------------------------------------- images
@@ -128,13 +183,16 @@ def resolve_image(rec: dict, base: Path, roots: list[Path]) -> tuple[Path | None
         img = Path(path).name                     # the COCO file an integer image_id names
     try:
         full = Path(path).resolve()
-    except (OSError, ValueError) as e:
-        return None, f"image path {img!r} cannot be resolved: {e}"
+    except (OSError, ValueError, RuntimeError) as e:          # RuntimeError: a symlink loop (Python < 3.13)
+        return None, f"image path {img!r} cannot be resolved: {getattr(e, 'strerror', None) or e}"
     if not any(full.is_relative_to(r) for r in roots):
-        return None, (f"image path {img!r} resolves to {full}, outside the allowed image roots "
-                      f"({', '.join(map(str, roots))}): refused")
-    if not full.is_file():
-        return None, f"image not found: {full}"
+        rel = os.path.relpath(full, Path(base).resolve()) if full.is_absolute() else str(full)
+        same = Path(img) == full if Path(img).is_absolute() else Path(img).as_posix() == Path(rel).as_posix()
+        where = "" if same else f" (it resolves to {Path(rel).as_posix()})"
+        return None, (f"image path {img!r}{where} is outside the allowed image roots "
+                      f"({', '.join(r.name + '/' for r in roots)}): refused")
+    if not full.exists():                      # what is there (a FIFO, a corrupt file) is for open_image to say
+        return None, f"image not found: {relative(full, [Path(base).resolve(), *roots])}"
     return full, None
 
 

@@ -61,15 +61,6 @@ def world_metrics(path: str, mtime: float) -> list[dict]:
     return out
 
 
-def labels(files: list[str]) -> dict[str, str]:
-    """Short unique names: the file name, else parent/name, else the full path."""
-    for name in (lambda f: Path(f).name, lambda f: f"{Path(f).parent.name}/{Path(f).name}"):
-        short = {f: name(f) for f in files}
-        if len(set(short.values())) == len(files):
-            return short
-    return {f: f for f in files}
-
-
 def row(label: str, path: str, it) -> dict:
     rec = it.rec
     claims = rec.get("claims") if isinstance(rec.get("claims"), list) else []
@@ -89,14 +80,22 @@ files = list(cfg.get("files") or [])
 if not files:
     st.error("no input file (halluc view FILE.jsonl ...)")
     st.stop()
-names = labels(files)
+names = V.labels(files)
+
+
+def tidy(message, f: str) -> str:
+    """A reader's message with the file's absolute path shown as the page names the file."""
+    return str(message).replace(f, names[f])
+
+
 rows, stats, corrected_files = [], [], set()
 for f in files:
     try:
         items, bad = load(f, os.path.getmtime(f))
     except OSError as e:
-        st.error(f"{V.md(names[f])}: cannot read: {V.md(e)}")
+        st.error(f"{V.md(names[f])}: cannot read: {V.md(e.strerror or tidy(e, f))}")
         continue
+    bad = [tidy(b, f) for b in bad]
     rs = [row(names[f], f, it) for it in items]
     rows += rs
     if bad:
@@ -124,7 +123,7 @@ with st.expander("Run metrics", expanded=True):
             try:
                 world += [{"file": names[f], **m} for m in world_metrics(f, os.path.getmtime(f))]
             except Exception as e:  # noqa: BLE001 - metrics are extra; the records still show
-                st.info(f"{V.md(names[f])}: no world metrics ({type(e).__name__}: {V.md(e)})")
+                st.info(f"{V.md(names[f])}: no world metrics ({type(e).__name__}: {V.md(tidy(e, f))})")
     if world:
         st.caption("Controlled-world metrics (%), as `halluc eval world` computes them, before and after correction")
         st.table(world, hide_index=True)
@@ -180,17 +179,21 @@ def show_image(r, container) -> None:
     if problem:
         container.error(V.md(problem))
         return
-    from PIL import Image
+    from halluc.images import BadImage, open_image
+    name = V.relative(path, [base.resolve(), *roots])        # as the page shows it: never the absolute path
     try:
-        with Image.open(path) as im:
-            im.load()
-            img = V.draw_boxes(im, r["rec"].get("evidence"), r["claims"])
+        im = open_image(path)          # a FIFO, a folder, a corrupt or oversized file: BadImage, never a hang
+    except BadImage as e:
+        container.error(V.md(str(e).replace(str(path), name)))
+        return
+    try:
+        img = V.draw_boxes(im, r["rec"].get("evidence"), r["claims"])
     except Exception as e:  # noqa: BLE001 - a bad image is this record's problem only
-        container.error(f"cannot read image {V.md(path)}: {type(e).__name__}: {V.md(e)}")
+        container.error(f"cannot draw image {V.md(name)}: {type(e).__name__}: {V.md(e)}")
         return
     ev = r["rec"].get("evidence")
-    container.image(img, width="stretch", caption=f"{ev.get('detector', '?')} boxes: green supported, red contradicted, "
-                    "grey no verdict" if isinstance(ev, dict) else str(path.name))
+    container.image(img, width="stretch", caption=f"{name}: {ev.get('detector', '?')} boxes: green supported, "
+                    "red contradicted, grey no verdict" if isinstance(ev, dict) else name)
 
 
 def show(r) -> None:

@@ -21,17 +21,6 @@ from halluc.decode import main                                     # noqa: E402
 FAST = ["--no-progress", "--max-new-tokens", "8", "--batch-size", "2"]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    from halluc.world.vlm import VlmSpec, build, save
-    d = tmp_path_factory.mktemp("tinyvlm")
-    torch.manual_seed(0)
-    model, processor = build(VlmSpec(image_size=32, patch_size=16, vision_hidden=32, vision_layers=1, vision_heads=2,
-                                     text_hidden=64, text_layers=2, text_heads=2, max_positions=64))
-    save(model, processor, d)
-    return d
-
-
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
@@ -49,7 +38,7 @@ def test_world_bias_records_score_with_eval_world(tiny_model, tmp_path):
                                                                   "branches": "batched"}
     man = json.loads((tmp_path / "run.json").read_text())
     assert man["command"] == "decode" and man["summary"].pop("decode_seconds") >= 0
-    assert man["summary"] == {"decoded": 4, "resumed": 0, "skipped": 0}
+    assert man["summary"] == {"decoded": 4, "resumed": 0, "skipped": 0, "errors": 0, "bad_lines": 0}
     from halluc.cli import main as halluc_main
     assert halluc_main(["eval", "world", str(out)]) == 0
     assert json.loads((tmp_path / "c.world" / "results.json").read_text())["n_captions"] == 4
@@ -94,12 +83,21 @@ def test_pope_questions_and_bad_items(tiny_model, tmp_path, capsys):
     assert f"{qfile}:2: image not found: {imgs / 'missing.png'}" in err
     assert f"{qfile}:3: cannot read image {imgs / 'corrupt.png'}: corrupt or not an image" in err
     assert f"{qfile}:4: prompt of" in err and "does not fit the model's context of 64" in err
-    assert "1 decoded, 0 already done, 4 skipped" in err
-    recs = lines(out)
-    assert [r["question_id"] for r in recs] == [qs[0]["question_id"]] and recs[0]["gen"]["max_new_tokens"] == 8
+    assert "1 decoded, 0 already done, 3 failed (kept with an error), 1 bad input lines skipped" in err
+    recs = {r["question_id"]: r for r in lines(out)}
+    assert sorted(recs) == sorted(q["question_id"] for q in qs)             # every input keeps its record
+    good = recs[qs[0]["question_id"]]
+    assert "error" not in good and isinstance(good["text"], str) and good["gen"]["max_new_tokens"] == 8
+    assert all("text" not in recs[q["question_id"]] and recs[q["question_id"]]["error"] for q in qs[1:])
     from halluc.metrics.pope import load_questions, score_pope
-    res = score_pope({str(r["question_id"]): r["text"] for r in recs}, load_questions(str(qfile)), "vcd")
+    res = score_pope({str(k): r["text"] for k, r in recs.items() if "text" in r}, load_questions(str(qfile)), "vcd")
     assert res.totals["n"] == 1
+    # --retry-errors decodes the failed ones again (still failing here) without duplicating any id
+    assert main(["decode", "--method", "m3id", "--model", str(tiny_model), "--questions", str(qfile), "--images",
+                 str(imgs), "--out", str(out), "--retry-errors", *FAST]) == 0
+    assert "0 decoded, 1 already done, 3 failed" in capsys.readouterr().err
+    again = [r["question_id"] for r in lines(out)]
+    assert sorted(again) == sorted(recs) and len(again) == len(set(again))
 
 
 def test_world_pope_dataset_and_chair500(tiny_model, tmp_path):
@@ -121,7 +119,8 @@ def test_world_pope_dataset_and_chair500(tiny_model, tmp_path):
     assert main(["decode", "--coco-chair500", "--images", str(imgs), "--model", str(tiny_model), "--limit", "3",
                  "--out", str(out), *FAST]) == 0
     recs = lines(out)
-    assert [r["image_id"] for r in recs] == ids[:2] and recs[0]["id"] == f"chair500/{ids[0]}"
+    assert [r["image_id"] for r in recs] == ids[:3] and recs[0]["id"] == f"chair500/{ids[0]}"
+    assert "text" in recs[1] and "image not found" in recs[2]["error"] and "text" not in recs[2]
     assert recs[0]["prompt"] == "Please describe this image in detail."
 
 
@@ -156,7 +155,7 @@ def test_folder_without_weights(tmp_path, capsys):
     (tmp_path / "m" / "config.json").write_text("{}")
     assert main(["decode", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o.jsonl"), *FAST]) == 2
     err = capsys.readouterr().err
-    assert "has config.json but no weights" in err and "nothing can be downloaded here" in err
+    assert "has config.json but no *.safetensors weights" in err and "nothing can be downloaded here" in err
 
 
 def test_two_processes_match_one(tiny_model, tmp_path):

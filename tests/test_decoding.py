@@ -7,6 +7,7 @@ its examples one by one; the same seed gives the same output; the negative branc
 clean one at every step (the upstream cache bug would make them equal).
 """
 import copy
+import inspect
 import math
 import subprocess
 import sys
@@ -170,17 +171,25 @@ def test_shared_cache_is_refused_and_would_be_caught(family):
     _, model, processor, ex = family
     clean = _to_model(encode(processor, [e.image for e in ex], [render(processor, e.prompt) for e in ex]), model)
     noisy = make("vcd").negative(model, processor, ex, clean, "chat", 0)
+    from decoding.core import CACHE_KEYWORDS, cache_keyword
     a = Branch(model, clean)
-    with pytest.raises(ValueError, match="makes its own KV cache"):
-        Branch(model, {**noisy, "past_key_values": a.cache})
+    # The keyword this transformers version really uses (past_key_values <= 5.23, cache from 5.24).
+    key = cache_keyword(model)
+    params = {**inspect.signature(model.prepare_inputs_for_generation).parameters,
+              **inspect.signature(model.forward).parameters}
+    assert key in params and a.cache_key == key and a.cache is a.kw[key]
+    for k in (*CACHE_KEYWORDS, "kv_whatever"):        # every cache keyword, and a Cache under any name
+        with pytest.raises(ValueError, match="makes its own KV cache"):
+            Branch(model, {**noisy, k: a.cache})
     b = Branch(model, noisy)
     assert a.cache is not b.cache
     la, lb = a.logits(), b.logits()
     assert (la - lb).abs().max() > 1e-4
+    assert [k for k in b.kw if k in CACHE_KEYWORDS] == [key]     # one cache, under the live keyword
     tok = la.argmax(-1)
     a.append(tok)
     b.append(tok)
-    b.kw["past_key_values"] = copy.deepcopy(a.cache)    # the bug, by hand: continue from the clean cache
+    b.kw[key] = copy.deepcopy(a.cache)     # the bug, by hand, through the live keyword: continue from the clean cache
     la, lb = a.logits(), b.logits()
     torch.testing.assert_close(la, lb, atol=1e-5, rtol=1e-5)    # (1+a)l - a l' = l: the contrast is off
 

@@ -2,10 +2,14 @@
 manipulated claim contradicts the annotation (and the answer states the truth), the ratio holds,
 bad annotations are reported and skipped, and world records stay in the builtin vocabulary."""
 import json
+import os
 import re
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import run_command
 from PIL import Image
 
 from halluc.negatives import (FAMILIES, NegConfig, box_relation, check_world_vocabulary, generate, load_coco,
@@ -267,3 +271,160 @@ def test_visual_genome_like_source(tmp_path):
             assert c["truth"] == {"cup": "red", "table": "brown"}[c["object"]] != c["claimed"]
         if c["kind"] == "existence":
             assert c["object"] not in {"cup", "table"} or r["image_id"] == 2
+
+
+# ---------------------------------------------------------------- bad input (generated here, nothing committed)
+
+BAD_IMAGES = {"text": "corrupt or not an image", "truncated": "corrupt or not an image",
+              "directory": "is a directory", "fifo": "not a regular file", "oversized": "over the cap"}
+
+
+def make_bad_image(kind, path, monkeypatch):
+    """``path`` as a bad image of this kind; good images in these tests are 8x8 (64 px)."""
+    if kind == "text":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")                  # /etc/passwd named x.png
+    elif kind == "truncated":
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        Image.new("RGB", (20, 20)).save(path)                                   # 400 px, over a cap of 100
+        monkeypatch.setenv("HALLUC_MAX_IMAGE_PIXELS", "100")
+
+
+def run_cli(argv, capsys):
+    return run_command(["negatives", *argv], capsys)
+
+
+@pytest.mark.parametrize("kind", BAD_IMAGES)
+def test_a_bad_image_is_reported_skipped_with_its_annotations_and_counted(tmp_path, monkeypatch, capsys, no_hang, kind):
+    anns = [(i, c, (10 * k, 0, 5, 5)) for i in (1, 2, 3) for k, c in enumerate(("cat", "dog"))]
+    coco = _coco(tmp_path, [1, 2, 3], anns)
+    coco["images"][1]["file_name"] = "bad.png"
+    make_bad_image(kind, tmp_path / "bad.png", monkeypatch)
+    (tmp_path / "i.json").write_text(json.dumps(coco))
+    out = tmp_path / "out" / "lrv.jsonl"
+    rc, err = run_cli(["--coco-instances", tmp_path / "i.json", "--out", out, "--per-image", "3"], capsys)
+    assert rc == 0, err
+    line = [x for x in err.splitlines() if x.startswith("error:")]
+    assert len(line) == 1 and line[0].startswith(f"error: {tmp_path / 'i.json'}: images[1] (id 2): ")
+    assert "bad.png" in line[0] and BAD_IMAGES[kind] in line[0]
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {r["image_id"] for r in recs} == {1, 3}                             # image 2 and its objects dropped
+    man = json.loads((out.parent / "run.json").read_text())
+    assert man["summary"]["skipped_annotations"] == 1 and man["summary"]["images"] == 2
+    assert "bad.png" in man["summary"]["skipped"][0]
+
+
+def test_world_and_visual_genome_sources_verify_their_images_too(world, tmp_path, no_hang):
+    d, _ = world
+    lines = (d / "scenes.jsonl").read_text().splitlines()[:3]
+    rows = [json.loads(x) for x in lines]
+    for r in rows:
+        r["image"] = str(d / r["image"])
+    rows[1]["image"] = "passwd.png"
+    (tmp_path / "passwd.png").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "scenes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    src = load_world(tmp_path, echo=False)
+    assert [a.image_id for a in src.annotations] == [rows[0]["image_id"], rows[2]["image_id"]]
+    assert len(src.bad) == 1 and "line 2" in str(src.bad[0]) and "corrupt or not an image" in str(src.bad[0])
+    Image.new("RGB", (8, 8)).save(tmp_path / "1.jpg")
+    os.mkfifo(tmp_path / "2.jpg")
+    vg = [{"image_id": i, "objects": [{"object_id": 1, "names": ["cup"]}]} for i in (1, 2)]
+    (tmp_path / "vg.json").write_text(json.dumps(vg))
+    src = load_vg(tmp_path / "vg.json", echo=False)
+    assert [a.image_id for a in src.annotations] == [1]
+    assert "[1] (image_id 2)" in str(src.bad[0]) and "not a regular file" in str(src.bad[0])
+
+
+def test_images_are_written_relative_to_the_output_and_ids_carry_no_path(tmp_path, capsys):
+    ds = tmp_path / "ds"
+    (ds / "images").mkdir(parents=True)
+    anns = [(i, c, (10 * k, 0, 5, 5)) for i in (1, 2) for k, c in enumerate(("cat", "dog"))]
+    coco = _coco(ds / "images", [1, 2], anns)
+    Image.new("RGB", (8, 8), "red").save(ds / "images" / "y.png")
+    coco["images"][1]["file_name"] = "y.png"
+    abs_id = str(ds / "images" / "y.png")                  # an image id that is an absolute path
+    coco["images"][1]["id"] = abs_id
+    for a in coco["annotations"]:
+        a["image_id"] = abs_id if a["image_id"] == 2 else a["image_id"]
+    (ds / "instances.json").write_text(json.dumps(coco))
+    out = ds / "lrv" / "train.jsonl"
+    argv = ["--coco-instances", ds / "instances.json", "--images", ds / "images", "--out", out, "--per-image", "3"]
+    assert run_cli(argv, capsys)[0] == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {r["image"] for r in recs} == {"../images/x.png", "../images/y.png"}
+    assert all(r["images"] == [r["image"]] for r in recs)
+    assert [r["id"] for r in recs] == [f"instances/{1 if r['image_id'] == 1 else 'y.png'}/{i}" for i, r in enumerate(recs)]
+    assert not any(str(tmp_path) in r["id"] for r in recs)
+    assert run_cli([*argv, "--overwrite"], capsys)[0] == 0
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [r["id"] for r in recs]   # deterministic
+    moved = tmp_path / "elsewhere" / "moved"                      # the data set moves with its images
+    moved.parent.mkdir()
+    ds.rename(moved)
+    from halluc.finetune import read_examples
+    ex = read_examples(moved / "lrv" / "train.jsonl")
+    assert len(ex) == len(recs) and {Path(e.image).resolve().parent for e in ex} == {moved / "images"}
+
+
+def test_paths_are_checked_before_any_work(tmp_path, capsys, no_hang):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    good = tmp_path / "i.json"
+    good.write_text(json.dumps(_coco(tmp_path, [1], [(1, "cat", (0, 0, 5, 5))])))
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "bad.json").write_text('{"images": [],\n "annotations": [}')
+    (tmp_path / "latin1.json").write_bytes(b'{"images": "caf\xe9"}')
+    out = tmp_path / "o.jsonl"
+    cases = [
+        (["--coco-instances", tmp_path / "fifo.json", "--out", tmp_path / "outdir"], "--out", "is a directory"),
+        (["--coco-instances", tmp_path / "fifo.json", "--out", out], "--coco-instances", "FIFO"),
+        (["--coco-instances", good, "--coco-captions", tmp_path / "nope.json", "--out", out], "--coco-captions",
+         "no such file"),
+        (["--coco-instances", good, "--images", good, "--out", out], "--images", "not a folder"),
+        (["--vg", tmp_path / "outdir", "--out", out], "--vg", "is a directory"),
+        (["--world", tmp_path / "outdir", "--out", out], "--world", "scenes.jsonl: no such file"),
+        (["--world", tmp_path / "nowhere", "--out", out], "--world", "neither a folder"),
+        (["--coco-instances", tmp_path / "bad.json", "--out", out], f"{tmp_path / 'bad.json'}:2", "malformed JSON"),
+        (["--coco-instances", tmp_path / "latin1.json", "--out", out], f"{tmp_path / 'latin1.json'}:1", "UTF-8"),
+    ]
+    for argv, where, what in cases:
+        rc, err = run_cli(argv, capsys)
+        assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and where in err and what in err, (argv, err)
+        assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("opt,value,message", [
+    ("--per-image", "0", "must be >= 1"), ("--limit", "0", "must be >= 1"), ("--min-images", "0", "must be >= 1"),
+    ("--seed", "-1", "must be in 0.."), ("--seed", "2.5", "expected an integer seed"), ("--neg-ratio", "1.5", "must be in [0, 1]"),
+    ("--caption-share", "-0.1", "must be in [0, 1]"), ("--neg-ratio", "nan", "must be a finite number"),
+])
+def test_numeric_options_are_bounded_at_parse_time(tmp_path, capsys, opt, value, message):
+    rc, err = run_cli(["--world", tmp_path / "none", "--out", tmp_path / "o.jsonl", opt, value], capsys)
+    assert rc == 2 and f"argument {opt}: {message}" in err, err
+
+
+def test_ratio_sum_and_weights_are_one_line_errors(world, tmp_path, capsys):
+    d, _ = world
+    out = tmp_path / "o.jsonl"
+    rc, err = run_cli(["--world", d, "--out", out, "--neg-ratio", "0.9", "--caption-share", "0.2"], capsys)
+    assert rc == 2 and "summing to at most 1" in err and err.count("\n") == 1
+    rc, err = run_cli(["--world", d, "--out", out, "--families", "nonexistent=nan,existent=1"], capsys)
+    assert rc == 2 and "--families" in err and "finite" in err
+
+
+def test_a_folder_named_like_a_builtin_split_does_not_hide_it(world, tmp_path, monkeypatch, capsys):
+    """``--world world-train --out world-train/lrv.jsonl`` makes a folder of that name; a rerun still
+    means the builtin split."""
+    import halluc.world.builtin as builtin
+    d, _ = world
+    monkeypatch.setattr(builtin, "split_dir", lambda name: d)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "world-train").mkdir()
+    assert run_cli(["--world", "world-train", "--out", "world-train/lrv.jsonl", "--limit", "3"], capsys)[0] == 0
+    recs = [json.loads(x) for x in (tmp_path / "world-train" / "lrv.jsonl").read_text().splitlines()]
+    assert len(recs) == 12 and all(r["id"].startswith("world-train/") for r in recs)

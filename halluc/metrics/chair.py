@@ -87,8 +87,19 @@ class Vocabulary:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, compounds: dict[str, str] | None = None) -> "Vocabulary":
-        """A synonym table for another world; multi-word synonyms become compounds by default."""
-        canonical = cls.parse_synonyms(Path(path).read_text(encoding="utf-8"))
+        """A synonym table for another world; multi-word synonyms become compounds by default. A file
+        with no entry, or with a line whose first item (the canonical name) is empty, is an error."""
+        from halluc.errors import BadInput
+        from halluc.paths import read_text
+        text = read_text(path, "--synonyms")
+        for i, line in enumerate(text.splitlines(), 1):
+            if "\x00" in line:
+                raise BadInput(f"--synonyms {path}:{i}: a NUL byte: not a text synonym table")
+            if line.strip() and not line.strip().split(", ")[0].strip():
+                raise BadInput(f"--synonyms {path}:{i}: empty canonical name (want 'name, synonym, ...')")
+        canonical = cls.parse_synonyms(text)
+        if not canonical:
+            raise BadInput(f"--synonyms {path}: no synonym lines (want one 'name, synonym, ...' line per object)")
         if compounds is None:
             compounds = {s: s for s in canonical if len(s.split()) == 2 and s == s.strip()}
         return cls(canonical, compounds, name=str(path))
@@ -220,10 +231,7 @@ def _read_json(path: Path):
         return json.load(f)
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("HALLUC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "halluc")
-    return Path(root)
+from halluc.paths import cache_dir  # noqa: E402,F401  (re-exported for older imports)
 
 
 def load_gt(spec: str, variant: str = "singularize", vocab: Vocabulary | None = None,
@@ -238,11 +246,13 @@ def load_gt(spec: str, variant: str = "singularize", vocab: Vocabulary | None = 
         table = _read_json(asset_path(f"coco_chair/gt_objects_{variant}.json.gz"))
         return {str(k): set(v) for k, v in table.items()}
     p = Path(spec)
-    if p.is_file():
-        data = _read_json(p)
-        if isinstance(data, dict) and "annotations" not in data:
-            return {str(k): set(v) for k, v in data.items()}
-        raise ValueError(f"{p}: a COCO annotation file; pass the folder holding instances_*.json and captions_*.json")
+    if p.exists() and not p.is_dir():
+        from halluc.paths import read_json
+        data = read_json(p, "--gt")
+        if isinstance(data, dict) and "annotations" in data:
+            raise ValueError(f"--gt {p}: a COCO annotation file; pass the folder holding instances_*.json and "
+                             "captions_*.json")
+        return validate_table(data, f"--gt {p}", vocab)
     if p.is_dir():
         inst = sorted(p.glob("instances_*.json")) or sorted(p.glob("**/instances_*.json"))
         caps = sorted(p.glob("captions_*.json")) or sorted(p.glob("**/captions_*.json"))
@@ -250,6 +260,25 @@ def load_gt(spec: str, variant: str = "singularize", vocab: Vocabulary | None = 
             raise ValueError(f"{p}: no COCO instances_*.json and captions_*.json found")
         return build_gt(inst, caps, variant, vocab or Vocabulary.coco(), cache)
     raise ValueError(f"--gt {spec!r}: not 'builtin', a JSON table or a folder of COCO annotations")
+
+
+def validate_table(data, label: str, vocab: Vocabulary | None = None) -> dict[str, set[str]]:
+    """``{image_id: [object, ...]}`` with objects that are canonical names of ``vocab``; anything else is
+    an error naming the first bad entry (a table of strings would score every caption as hallucinated)."""
+    from halluc.errors import BadInput
+    if not isinstance(data, dict) or not data:
+        raise BadInput(f"{label}: expected a non-empty JSON object {{image_id: [objects]}}, "
+                       f"got {type(data).__name__}{' (empty)' if isinstance(data, dict) else ''}")
+    names = set(vocab.canonical.values()) if vocab is not None else None
+    out = {}
+    for k, v in data.items():
+        if not isinstance(v, list) or not all(isinstance(o, str) for o in v):
+            raise BadInput(f"{label}: entry {k!r}: expected a list of object names, got {json.dumps(v)[:80]}")
+        if names is not None and (unknown := [o for o in v if o not in names]):
+            raise BadInput(f"{label}: entry {k!r}: {', '.join(map(repr, unknown[:3]))} not in the vocabulary "
+                           f"({vocab.name}: {len(names)} canonical names); pass the --synonyms this table was built with")
+        out[str(k)] = set(v)
+    return out
 
 
 def build_gt(instances: list[Path], captions: list[Path], variant: str, vocab: Vocabulary,
@@ -262,18 +291,25 @@ def build_gt(instances: list[Path], captions: list[Path], variant: str, vocab: V
     cached = (cache or cache_dir()) / "chair_gt" / f"{h.hexdigest()[:24]}.json"
     if cached.exists():
         return {k: set(v) for k, v in json.loads(cached.read_text()).items()}
+    from halluc.errors import BadInput
+    from halluc.paths import read_json
     gt: dict[str, set[str]] = {}
-    for f in instances:
-        data = _read_json(f)
-        names = {c["id"]: c["name"] for c in data["categories"]}
-        for img in data.get("images", []):
-            gt.setdefault(str(img["id"]), set())
-        for a in data["annotations"]:
-            gt.setdefault(str(a["image_id"]), set()).add(vocab.canonical[names[a["category_id"]]])
     scorer = Chair(vocab, variant)
-    for f in captions:
-        anns = _read_json(f)["annotations"]
-        for a, cw in zip(anns, scorer.caption_words([a["caption"] for a in anns])):
-            gt.setdefault(str(a["image_id"]), set()).update(cw.objects)
+    for f in [*instances, *captions]:
+        data = read_json(f, "--gt")
+        try:
+            if f in instances:
+                names = {c["id"]: c["name"] for c in data["categories"]}
+                for img in data.get("images", []):
+                    gt.setdefault(str(img["id"]), set())
+                for a in data["annotations"]:
+                    gt.setdefault(str(a["image_id"]), set()).add(vocab.canonical[names[a["category_id"]]])
+            else:
+                anns = data["annotations"]
+                for a, cw in zip(anns, scorer.caption_words([a["caption"] for a in anns])):
+                    gt.setdefault(str(a["image_id"]), set()).update(cw.objects)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise BadInput(f"--gt {f}: not a COCO {'instances' if f in instances else 'captions'} file "
+                           f"({type(e).__name__}: {e}); a category name must be in the vocabulary") from None
     atomic_write_json(cached, {k: sorted(v) for k, v in gt.items()})
     return gt

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from halluc.assets import asset_path
-from halluc.records import ReadReport, read_records
+from halluc.records import BadInput, BadLine, ReadReport, read_records
 
 BUILTIN_QUESTIONS = {f"coco-{s}": f"pope/coco_pope_{s}.jsonl.gz" for s in ("random", "popular", "adversarial")}
 
@@ -82,8 +82,17 @@ def load_questions(spec: str, report: ReadReport | None = None, strict: bool = F
             return {str(q["question_id"]): q for q in map(json.loads, f)}
     if not Path(spec).exists():
         raise FileNotFoundError(f"--questions {spec!r}: no such file (builtin: {', '.join(BUILTIN_QUESTIONS)})")
+    report = report if report is not None else ReadReport()
     out = {}
     for it in read_records(spec, id_key="question_id", required={"label": str}, strict=strict, report=report):
+        label = it.rec["label"].lower().strip()
+        if label not in ("yes", "no"):        # a question that cannot be scored is a bad line, never dropped silently
+            bad = BadLine(str(spec), it.line, "label", f"expected yes or no, got {it.rec['label']!r}")
+            if strict:
+                raise BadInput(str(bad))
+            report.add(bad)
+            report.n_good -= 1
+            continue
         out[it.id] = it.rec
     return out
 

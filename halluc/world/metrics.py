@@ -19,7 +19,7 @@ Definitions (per caption, against the *visible* objects):
 """
 from __future__ import annotations
 
-import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +31,25 @@ DEFAULT_PAIRS = WorldConfig().pairs
 
 
 def load_scenes(split_dir: str | Path) -> dict[str, dict]:
-    p = Path(split_dir) / "scenes.jsonl"
+    """The scenes of a world split folder by image id. A malformed line is reported (file:line) and
+    skipped; a folder that is not a split is an error."""
+    from halluc.errors import BadInput
+    from halluc.paths import input_dir
+    from halluc.records import read_records
+    d = input_dir(split_dir, "world split")
+    p = d / "scenes.jsonl"
     if not p.exists():
-        raise FileNotFoundError(f"{p}: not a world split folder (make one with `halluc world generate`)")
+        raise BadInput(f"{d}: not a world split folder: no scenes.jsonl (make one with `halluc world generate`)")
     out = {}
-    for line in p.open(encoding="utf-8"):
-        r = json.loads(line)
-        r["_dir"] = str(Path(split_dir))
-        out[str(r["image_id"])] = r
+    for it in read_records(p, id_key="image_id", required={"objects": list}):
+        bad = next((i for i, o in enumerate(it.rec["objects"])
+                    if not isinstance(o, dict) or not isinstance(o.get("cls"), str)), None)
+        if bad is not None:
+            print(f"error: {p}:{it.line}: objects[{bad}]: expected an object with a 'cls' string", file=sys.stderr)
+            continue
+        r = dict(it.rec)
+        r["_dir"] = str(d)
+        out[it.id] = r
     return out
 
 
