@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# The reference data (README); from a checkout elsewhere: make test SHARED=/path/to/shared
 SHARED ?= ../shared
 LATEST ?= .venv-latest
 STAMP  := $(VENV)/.installed-lock
@@ -21,7 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	@$(PY) -m pytest; rc=$$?; \
+	@HALLUC_SHARED=$(SHARED) $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$rc
 
 demo: $(STAMP)
@@ -37,7 +38,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev,experiments,finetune,view]'
 	@$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
 	@echo "test-latest: $$(grep -iE '^(torch|transformers|tokenizers|spacy|ultralytics|peft|trl|accelerate|numpy|pillow|streamlit|nltk)==' $(LATEST)/versions.txt | tr '\n' ' ')"
-	@$(LATEST)/bin/python -m pytest; rc=$$?; \
+	@HALLUC_SHARED=$(SHARED) $(LATEST)/bin/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-latest: no test ran" >&2; exit 1; fi; exit $$rc
 
 # Re-resolve requirements.lock: the newest versions the ranges allow, but for requirements/pins.txt;
