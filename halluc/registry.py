@@ -1,48 +1,158 @@
-"""Name-keyed registries of lazy ``"module:attr"`` targets, so that ``halluc ls`` and ``--help``
-never import a heavy module (torch, transformers, spaCy) just to list what exists.
+"""The one registry: every named thing a user can choose, declared once, with what the CLI, ``halluc ls``,
+the experiment runner, the table printers and the viewer need to know about it.
 
-    fn = resolve("pope-parser", "vcd")      # imports halluc.metrics.pope only now
+    names("decoder")                      # argparse choices, experiment validation, halluc ls
+    entry("column", "chair_i").title      # "CHAIR_i": table headers; .better says which way is good
+    resolve("pope-parser", "vcd")         # the function, imported only now (targets are "module:attr")
+    make_decoder("vcd", {"alpha": "1"})   # a validated decode method object
 
-Later parts register decoders, detectors and metrics here by adding a line.
+Targets are strings, so listing never imports a heavy module (torch, transformers, spaCy) and the
+registry, which sits in the core, points at domain packages and plug-ins without importing them.
+A new decoding method, detector, metric, dataset or domain is one entry here (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 
-from decoding import DECODERS
-from detectors import DETECTORS
 
-REGISTRY: dict[str, dict[str, str]] = {
-    "decoder": dict(DECODERS),
-    "detector": dict(DETECTORS),
-    "metric": {
-        "chair": "halluc.metrics.chair:Chair",
-        "pope": "halluc.metrics.pope:score_pope",
-    },
-    "chair-variant": {
-        "singularize": "halluc.text.singularize:singularize",
-        "lemma": "halluc.text.lemma:lemmatize_many",
-    },
-    "pope-parser": {
-        "original": "halluc.metrics.pope:parse_original",
-        "vcd": "halluc.metrics.pope:parse_vcd",
-        "strict": "halluc.metrics.pope:parse_strict",
-        "vlmevalkit": "halluc.metrics.pope:parse_vlmevalkit",
-    },
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str                      # "module:attr"
+    help: str = ""
+    title: str | None = None         # a column's header
+    better: str | None = None        # "higher" | "lower" for a column
+    meta: dict = field(default_factory=dict)
+
+
+def _table(kind: str, rows: list[tuple]) -> dict[str, Entry]:
+    return {r[0]: Entry(r[0], r[1], r[2] if len(r) > 2 else "", **(r[3] if len(r) > 3 else {})) for r in rows}
+
+
+_M = "decoding.methods:"
+_P = "decoding.params:"
+REGISTRY: dict[str, dict[str, Entry]] = {
+    "decoder": _table("decoder", [
+        ("greedy", _M + "Greedy", "argmax through transformers' generate", {"meta": {"params": _P + "GreedyParams"}}),
+        ("sample", _M + "Sample", "multinomial sampling, per-example generators",
+         {"meta": {"params": _P + "SampleParams", "stochastic": True}}),
+        ("beam", _M + "Beam", "beam search through generate", {"meta": {"params": _P + "BeamParams"}}),
+        ("vcd", _M + "VCD", "visual contrastive decoding: a diffusion-noised image as the negative",
+         {"meta": {"params": _P + "VCDParams", "contrastive": True, "seeded_negative": True}}),
+        ("icd", _M + "ICD", "instruction contrastive decoding: a disturbing instruction as the negative",
+         {"meta": {"params": _P + "ICDParams", "contrastive": True}}),
+        ("vdd", _M + "VDD", "contrast with no image (the language prior)",
+         {"meta": {"params": _P + "VDDParams", "contrastive": True}}),
+        ("m3id", _M + "M3ID", "no-image contrast with a growing alpha",
+         {"meta": {"params": _P + "M3IDParams", "contrastive": True}}),
+    ]),
+    "detector": _table("detector", [
+        ("hf-grounding-dino", "detectors.hf:load_grounding_dino", "GroundingDINO through transformers (FOLDER or hub id)"),
+        ("owlv2", "detectors.hf:load_owlv2", "OWLv2 through transformers (FOLDER or hub id)"),
+        ("yolo", "detectors.yolo:load", "an ultralytics YOLO safetensors folder (halluc convert-yolo)"),
+        ("groundingdino-py", "detectors.groundingdino_py:load", "the groundingdino-py package (own environment)"),
+        ("oracle", "detectors.oracle:load", "ground-truth objects: oracle:coco, oracle:INSTANCES.json, oracle:world:DIR"),
+        ("world-yolo", "halluc.world.detector:load", "YOLOv8n trained on the controlled world (plug-in)"),
+    ]),
+    "metric": _table("metric", [
+        ("chair", "halluc.metrics.chair:score_records", "CHAIR_s, CHAIR_i, recall of captions against a COCO-style table"),
+        ("pope", "halluc.metrics.pope:score_pope", "POPE accuracy, precision, recall, F1, yes-ratio"),
+        ("world", "halluc.world.metrics:score_records", "controlled-world object CHAIR, partner rate, attribute, "
+                  "relation and count errors (plug-in)"),
+    ]),
+    "chair-variant": _table("chair-variant", [
+        ("singularize", "halluc.text.singularize:singularize", "the original CHAIR, SHIELD, Maxlinn: pattern's singular"),
+        ("lemma", "halluc.text.lemma:lemmatize_many", "OPERA, HALC, PAI, lmms-eval: POS-tagged WordNet lemmas"),
+    ]),
+    "pope-parser": _table("pope-parser", [
+        ("original", "halluc.metrics.pope:parse_original", "POPE's evaluate.py: first sentence, 'no'/'not' words"),
+        ("vcd", "halluc.metrics.pope:parse_vcd", "VCD/SHIELD's eval_pope.py: label-conditioned substrings"),
+        ("strict", "halluc.metrics.pope:parse_strict", "exactly yes or no, else unknown"),
+        ("vlmevalkit", "halluc.metrics.pope:parse_vlmevalkit", "VLMEvalKit: the word yes xor the word no"),
+    ]),
+    "dataset": _table("dataset", [
+        (f"world-{s}", "halluc.world.builtin:dataset_items", f"the builtin world's {s} split",
+         {"meta": {"kind": "caption", "split": s, "n": n}})
+        for s, n in (("train", 2000), ("test", 300), ("bias", 300), ("control", 300), ("bias-hard", 300))
+    ] + [
+        (f"world-pope-{s}", "halluc.world.builtin:dataset_items", f"the builtin world's POPE questions, {s} sampling",
+         {"meta": {"kind": "question", "split": "pope", "n": 300, "sampling": s}})
+        for s in ("random", "popular", "adversarial")
+    ]),
+    "domain": _table("domain", [
+        ("world", "halluc.world.domain:PLUGIN", "the controlled world: its records, vocabulary, grammar, detector"),
+    ]),
+    "negatives-source": _table("negatives-source", [
+        ("world", "halluc.world.lrv:load_world", "a world split (scenes.jsonl): exact objects, hidden partners"),
+        ("coco", "halluc.pipelines.negatives.sources:load_coco", "COCO instances (+ captions)"),
+        ("vg", "halluc.pipelines.negatives.sources:load_vg", "a Visual-Genome-like JSON"),
+    ]),
+    "column": _table("column", [
+        ("chair_s", "", "captions with a hallucinated object", {"title": "CHAIR_s", "better": "lower"}),
+        ("chair_i", "", "object mentions that are hallucinated", {"title": "CHAIR_i", "better": "lower"}),
+        ("recall", "", "ground-truth objects mentioned", {"title": "Recall", "better": "higher"}),
+        ("len", "", "caption length in words", {"title": "Len"}),
+        ("n_mentions", "", "object mentions", {"title": "mentions"}),
+        ("partner_rate", "", "planted partner named while absent", {"title": "Partner", "better": "lower"}),
+        ("partner_rate_control", "", "the same class named where no trigger is", {"title": "Partner(ctl)", "better": "lower"}),
+        ("attribute_error", "", "wrong colour or size", {"title": "AttrErr", "better": "lower"}),
+        ("relation_error", "", "wrong spatial relation", {"title": "RelErr", "better": "lower"}),
+        ("count_error", "", "wrong count", {"title": "CountErr", "better": "lower"}),
+        ("accuracy", "", "POPE accuracy", {"title": "Acc", "better": "higher"}),
+        ("precision", "", "POPE precision", {"title": "Prec", "better": "higher"}),
+        ("f1", "", "POPE F1", {"title": "F1", "better": "higher"}),
+        ("yes_ratio", "", "share of yes answers", {"title": "Yes%"}),
+        ("unknown", "", "answers the parser could not read", {"title": "unknown", "better": "lower"}),
+    ]),
 }
 
 
-def names(kind: str) -> list[str]:
-    if kind not in REGISTRY:
-        raise KeyError(f"unknown registry {kind!r}; valid: {', '.join(REGISTRY)}")
-    return list(REGISTRY[kind])
+def kinds() -> list[str]:
+    return list(REGISTRY)
+
+
+def names(kind: str, **meta) -> list[str]:
+    """The names of ``kind``, optionally only those whose meta has each given value."""
+    return [n for n, e in _kind(kind).items() if all(e.meta.get(k) == v for k, v in meta.items())]
+
+
+def entry(kind: str, name: str) -> Entry:
+    table = _kind(kind)
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; valid: {', '.join(table)}")
+    return table[name]
 
 
 def resolve(kind: str, name: str):
-    table = REGISTRY.get(kind)
-    if table is None:
-        raise KeyError(f"unknown registry {kind!r}; valid: {', '.join(REGISTRY)}")
-    if name not in table:
-        raise KeyError(f"unknown {kind} {name!r}; valid: {', '.join(table)}")
-    module, attr = table[name].split(":")
+    """The object an entry names, imported now."""
+    return load_target(entry(kind, name).target)
+
+
+def load_target(target: str):
+    module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def title(key: str) -> str:
+    """A result key's column header (the key itself where none is registered)."""
+    e = REGISTRY["column"].get(key)
+    return e.title if e and e.title else key
+
+
+def make_decoder(name: str, overrides: dict | None = None, **kw):
+    """A decode method object; its parameters (strings from --set or YAML) are converted and checked."""
+    return resolve("decoder", name)(decoder_params(name, overrides), **kw)
+
+
+def decoder_params(name: str, overrides: dict | None = None):
+    """The method's parameter dataclass; unknown keys and bad values are errors that name them."""
+    from decoding.params import parse
+    e = entry("decoder", name)
+    return parse(load_target(e.meta["params"]), overrides, name)
+
+
+def _kind(kind: str) -> dict[str, Entry]:
+    if kind not in REGISTRY:
+        raise KeyError(f"unknown registry {kind!r}; valid: {', '.join(REGISTRY)}")
+    return REGISTRY[kind]

@@ -1,0 +1,1 @@
+"""Thin commands: parse arguments, call one pipeline function, print. See ARCHITECTURE.md."""
