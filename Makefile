@@ -22,6 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	@$(VENV)/bin/lint-imports --no-cache >/dev/null || { $(VENV)/bin/lint-imports --no-cache; exit 1; }
 	@HALLUC_SHARED=$(SHARED) $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$rc
 
@@ -38,6 +39,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev,experiments,finetune,view]'
 	@$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
 	@echo "test-latest: $$(grep -iE '^(torch|transformers|tokenizers|spacy|ultralytics|peft|trl|accelerate|numpy|pillow|streamlit|nltk)==' $(LATEST)/versions.txt | tr '\n' ' ')"
+	@$(LATEST)/bin/lint-imports --no-cache >/dev/null || { $(LATEST)/bin/lint-imports --no-cache; exit 1; }
 	@HALLUC_SHARED=$(SHARED) $(LATEST)/bin/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-latest: no test ran" >&2; exit 1; fi; exit $$rc
 

@@ -37,7 +37,7 @@ def main() -> int:
     from correction.claims import parser
     from correction.pipeline import Corrector, Job, coco_domain
     from halluc.metrics.chair import load_gt
-    from halluc.records import atomic_write_jsonl
+    from halluc.outputs import atomic_write_jsonl
 
     recs = [json.loads(line) for line in args.input.open(encoding="utf-8") if line.strip()][:args.limit]
     module, nlp = parser()

@@ -115,7 +115,7 @@ def main() -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    from halluc.records import atomic_write_json
+    from halluc.outputs import atomic_write_json
     from halluc.world.builtin import split_dir
     from halluc.world.metrics import load_scenes, score_world
 

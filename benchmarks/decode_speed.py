@@ -45,7 +45,7 @@ def load_builtin(spec: str, dtype, device):
 
 
 def methods():
-    from decoding import make
+    from halluc.registry import make_decoder as make
     return {
         "greedy": make("greedy"),                                   # transformers' generate
         "vcd-batched": make("vcd", {"greedy": "true"}, batched=True),
@@ -113,7 +113,7 @@ def main() -> None:
                 model, processor, label = load_builtin(args.builtin, args.dtype, args.device)
                 label = f"builtin: {label}"
             else:
-                from decoding.tiny import build
+                from halluc.testing import build
                 torch.manual_seed(0)
                 model, processor = build("llava", size="100m")
                 model = model.to(device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None)

@@ -7,16 +7,13 @@ Any object with ``check(image, box, name, attribute, value, domain) -> (verdict,
 checker; verdict is supported | contradicted | unverifiable and ``observed`` the value seen (or None).
 
 ``PixelChecker`` (the default) reads pixels:
-- colour, controlled world (``domain.config`` set): every pixel of the box far enough from the
-  background votes for the nearest world colour *as rendered* (pulled towards the background by the
-  split's ``contrast``); the majority is the object's colour. Exact on world images.
+- colour and size, a domain with an exact reader (``domain.attributes``: the controlled world's reads
+  its rendered palette and size split, halluc/world/domain.py): that reader decides.
 - colour, other images: the central half of the box, each pixel named by hue/saturation/value in a
   basic palette; the claim holds if its colour covers >= 20 % of those pixels, is contradicted if it
   covers < 5 % while one other colour covers >= 40 %, and is unverifiable in between (real objects
   are many-coloured and lit unevenly).
-- size, world: the box side against the midpoint between the world's small and large ranges (times
-  the split's ``size_scale``); other images: only extremes decide (< 1 % of the image is small,
-  > 40 % is large).
+- size, other images: only extremes decide (< 1 % of the image is small, > 40 % is large).
 - any other adjective: unverifiable.
 
 ``VQAChecker`` wraps a visual question answerer (the protocol ``VQAModel``: ``answer(image, question)
@@ -29,11 +26,6 @@ from typing import Protocol
 
 import numpy as np
 
-from halluc.world.scene import BACKGROUND, COLOURS
-
-# The world draws small objects at 0.45-0.6 of a cell and large ones at 0.75-0.9 (scene._place);
-# the midpoint of the gap separates them whatever the jitter.
-WORLD_SIZE_SPLIT = (0.6 + 0.75) / 2
 BASIC_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray")
 
 
@@ -48,13 +40,7 @@ class VQAModel(Protocol):
         ...
 
 
-def world_palette(cfg) -> dict[str, np.ndarray]:
-    """The world's colours as ``render`` draws them at the split's contrast."""
-    b = np.array(BACKGROUND, dtype=np.float32)
-    return {n: b + cfg.contrast * (np.array(c, dtype=np.float32) - b) for n, c in COLOURS.items()}
-
-
-def _crop(image, box, shrink: float = 0.0) -> np.ndarray:
+def crop_pixels(image, box, shrink: float = 0.0) -> np.ndarray:
     """Pixels (n, 3) of a box, optionally its central part (``shrink`` of each side cut away)."""
     x0, y0, x1, y1 = box
     dx, dy = (x1 - x0) * shrink / 2, (y1 - y0) * shrink / 2
@@ -64,21 +50,6 @@ def _crop(image, box, shrink: float = 0.0) -> np.ndarray:
     if r <= l or b <= t:
         return np.zeros((0, 3), dtype=np.float32)
     return np.asarray(image.crop((l, t, r, b)).convert("RGB"), dtype=np.float32).reshape(-1, 3)
-
-
-def world_colour(image, box, cfg) -> str | None:
-    """Majority nearest rendered world colour among the box's object pixels (None: no object pixels)."""
-    pal = world_palette(cfg)
-    names, cols = list(pal), np.stack(list(pal.values()))
-    px = _crop(image, box)
-    bg = np.array(BACKGROUND, dtype=np.float32)
-    # Anti-aliased edges and noise sit near the background; keep pixels well away from it.
-    far = 0.6 * min(np.linalg.norm(c - bg) for c in cols)
-    px = px[np.linalg.norm(px - bg, axis=1) >= far]
-    if not len(px):
-        return None
-    near = np.argmin(((px[:, None, :] - cols[None]) ** 2).sum(-1), axis=1)
-    return names[int(np.bincount(near, minlength=len(names)).argmax())]
 
 
 def basic_colour(rgb) -> str:
@@ -105,7 +76,7 @@ def basic_colour(rgb) -> str:
 
 
 def colour_shares(image, box) -> dict[str, float]:
-    px = _crop(image, box, shrink=0.5)
+    px = crop_pixels(image, box, shrink=0.5)
     if not len(px):
         return {}
     q = (px // 16).astype(int)                     # name each distinct 16-level colour once
@@ -124,17 +95,17 @@ class PixelChecker:
     def check(self, image, box, name, attribute, value, domain) -> tuple[str, object]:
         if image is None or box is None:
             return "unverifiable", None
-        cfg = getattr(domain, "config", None)
+        exact = getattr(domain, "attributes", None)
         if attribute == "colour":
-            return self._colour(image, box, value, cfg)
+            return self._colour(image, box, value, exact)
         if attribute == "size":
-            return self._size(image, box, value, cfg)
+            return self._size(image, box, value, exact)
         return "unverifiable", None
 
-    def _colour(self, image, box, value, cfg):
-        if cfg is not None:
-            seen = world_colour(image, box, cfg)
-            if seen is None or value not in COLOURS:
+    def _colour(self, image, box, value, exact):
+        if exact is not None:
+            seen = exact.colour(image, box)
+            if seen is None or value not in exact.palette:
                 return "unverifiable", seen
             return ("supported" if seen == value else "contradicted"), seen
         shares = colour_shares(image, box)
@@ -147,11 +118,10 @@ class PixelChecker:
             return "contradicted", top
         return "unverifiable", top
 
-    def _size(self, image, box, value, cfg):
+    def _size(self, image, box, value, exact):
         w, h = box[2] - box[0], box[3] - box[1]
-        if cfg is not None:
-            cell = cfg.cell * image.size[0] / cfg.image_size
-            seen = "small" if max(w, h) < WORLD_SIZE_SPLIT * cell * cfg.size_scale else "large"
+        if exact is not None:
+            seen = exact.size(image, box)
         else:
             frac = w * h / float(image.size[0] * image.size[1])
             seen = "small" if frac < 0.01 else "large" if frac > 0.4 else None

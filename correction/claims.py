@@ -1,6 +1,6 @@
 """Claims a caption makes about its image, read from a spaCy parse (DESIGN.md §6 stages 1-2).
 
-    dom = Domain.coco()                              # or Domain.world(); CHAIR's synonym table either way
+    dom = Domain.coco()                              # or a plug-in's Domain; CHAIR's synonym table either way
     caps = extract(["There are two dogs and a red car on the grass. There is no cat."], [dom])
     for c in caps[0].claims:
         print(c.kind, c.objects, c.value, caps[0].text[c.span[0]:c.span[1]])
@@ -26,13 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from halluc.world.language import NUMBERS, SINGULAR
-from halluc.world.scene import COLOURS, SIZES
+from correction.domain import Domain
+from correction.lists import coordinated_lists
+from halluc.text.english import COLOUR_WORDS, NUMBER_VALUE, SIZE_WORDS
 
-# Number words; the world's own first (its captions use them), then the rest of common English.
-NUMBER_WORDS = {w: i for i, w in enumerate(NUMBERS)} | {
-    w: i for i, w in enumerate(("seven", "eight", "nine", "ten", "eleven", "twelve"), start=7)}
-NUMBER_WORDS["dozen"] = 12
+# Number words (the one English table), with their values.
+NUMBER_WORDS = NUMBER_VALUE
 # "a pair of skis" names two; "a group of people" names an unknown number.
 PARTITIVE_COUNTS = {"pair": 2, "couple": 2, "dozen": 12}
 PARTITIVES = set(PARTITIVE_COUNTS) | {
@@ -42,13 +41,6 @@ PARTITIVES = set(PARTITIVE_COUNTS) | {
 VAGUE = {"several", "many", "some", "few", "multiple", "various", "numerous", "more", "other",
          "additional", "another"}
 SEVERAL = "several"        # the claimed value of any vague quantity
-
-# Colour words: the world's palette, then common names; grey and gray are one colour.
-COLOUR_WORDS = {c: c for c in COLOURS} | {c: c for c in (
-    "black", "white", "gray", "brown", "pink", "silver", "gold", "golden", "beige", "tan", "maroon",
-    "navy", "turquoise", "teal", "cyan")} | {"grey": "gray"}
-SIZE_WORDS = {s: s for s in SIZES} | {"big": "large", "huge": "large", "giant": "large", "little": "small",
-                                     "tiny": "small"}
 
 # Spatial phrases -> the relation they claim; "the" is kept so "to the left of" is one phrase.
 RELATION_PHRASES = {
@@ -61,9 +53,7 @@ RELATION_PHRASES = {
 }
 _PHRASE_WORDS = {"left", "right", "front", "top", "next", "in", "on", "to", "of", "the"}
 _NP_LEFT_SKIP = {"cc", "punct", "preconj", "prep", "mark", "conj", "appos", "relcl", "acl", "advcl"}
-_SEPARATORS = {",", "and", "or", ";"}
 _NEG_DETS = {"no", "neither", "nor"}
-_MODIFIER_DEPS = {"compound", "amod", "nmod", "poss"}
 # Adjectives that say nothing checkable about the object itself.
 _NOT_ATTRIBUTES = VAGUE | {"same", "different", "visible", "present", "only", "main", "whole", "entire",
                            "single", "other", "such", "own", "various", "nearby"}
@@ -75,39 +65,6 @@ _NOT_OBJECTS = {
     "atmosphere", "setting", "environment", "moment", "time", "day", "night", "way", "kind", "type", "sort",
     "lot", "number", "group", "couple", "pair", "variety", "presence", "addition", "total", "one", "other",
     "others", "something", "everything", "nothing", "impression", "sense", "touch", "feel", "overall"}
-
-
-@dataclass
-class Domain:
-    """What words are objects, and what a caption's grammar means.
-
-    ``world_grammar``: captions in the controlled world's language, where "a star" claims exactly
-    one (identical objects are grouped and counted) and relations are bare ("left of"); elsewhere
-    "a dog" claims only that there is one or more, and relations read "to the left of".
-    ``config`` (a WorldConfig) is known when the images are controlled-world images (palette, grid,
-    sizes); verify uses it.
-    """
-    name: str
-    chair: Any                                     # halluc.metrics.chair.Chair (vocabulary + normaliser)
-    world_grammar: bool = False
-    config: Any = None
-
-    @classmethod
-    def coco(cls, variant: str = "singularize") -> "Domain":
-        from halluc.metrics.chair import Chair, Vocabulary
-        return cls("coco", Chair(Vocabulary.coco(), variant))
-
-    @classmethod
-    def world(cls, synonyms: str | None = None, config=None, variant: str = "singularize") -> "Domain":
-        """The controlled world: a split's synonyms.txt, or the builtin class list."""
-        from halluc.metrics.chair import Chair, Vocabulary
-        vocab = Vocabulary.from_file(synonyms) if synonyms else Vocabulary.world()
-        return cls("world", Chair(vocab, variant), world_grammar=True, config=config)
-
-    @classmethod
-    def from_synonyms(cls, path: str, variant: str = "singularize") -> "Domain":
-        from halluc.metrics.chair import Chair, Vocabulary
-        return cls(str(path), Chair(Vocabulary.from_file(path), variant))
 
 
 @dataclass
@@ -296,15 +253,15 @@ def read_claims(text: str, doc, domain: Domain, cw, *, open_vocab: bool = False)
     for name, span, head in found:
         nph = _np_head(head)
         start = _np_start(nph)
-        count, cspan = _count(head, nph, domain.world_grammar)
-        plural = head.tag_ in ("NNS", "NNPS") or SINGULAR.get(head.lower_, head.lower_) != head.lower_
+        count, cspan = _count(head, nph, domain.exact_grammar)
+        plural = head.tag_ in ("NNS", "NNPS") or domain.nouns.get(head.lower_, head.lower_) != head.lower_
         cap.mentions.append(Mention(
             name, span, head.i, nph.i, start, sent_of[head.i],
             negated=_negated(nph), definite=any(c.dep_ in ("det", "poss") and c.lower_ in _DEFINITE
                                                  for c in nph.lefts),
             count=count, count_span=(doc[cspan[0]].idx, doc[cspan[1] - 1].idx + len(doc[cspan[1] - 1]))
             if cspan else None, plural=plural))
-    cap.lists = _lists(doc, cap.mentions)
+    cap.lists = coordinated_lists(doc, cap.mentions)
     for items in cap.lists:                          # "no cat or dog": the negation covers the list
         first = [m for m in cap.mentions if items[0][0] <= m.np_head < items[0][1]]
         if first and first[0].negated:
@@ -313,65 +270,6 @@ def read_claims(text: str, doc, domain: Domain, cw, *, open_vocab: bool = False)
                     m.negated = True
     _claims(cap)
     return cap
-
-
-def _right_end(doc, h) -> int:
-    """End (exclusive) of a noun's prepositional modifiers ("a vase with a flower"); a participle
-    ("a knife placed on the left") may describe the whole list, so it is not the item's own."""
-    end = h.i + 1
-    for c in h.rights:
-        if c.dep_ == "prep":
-            end = max(end, c.right_edge.i + 1)
-    return end
-
-
-def _lists(doc, mentions: list[Mention]) -> list[list[tuple[int, int]]]:
-    """Coordinated noun phrases: token spans [start, end) of the items of each list of two or more.
-
-    Items are chains of conj/appos links between noun phrases in the parse, kept only where nothing
-    but separators ("," "and" "or") stands between one item (with its prepositional modifiers) and
-    the next: the parser's links alone turn "a star , a moon and a ring" into an apposition.
-    """
-    nps: dict[int, tuple[int, int]] = {}             # np head -> core span
-    for ch in doc.noun_chunks:
-        nps[ch.root.i] = (ch.start, ch.end)
-    phrase_of: dict[int, int] = {}                   # "broccoli" in "pieces of broccoli" -> pieces
-    for m in mentions:
-        if doc[m.np_head].dep_ in _MODIFIER_DEPS:      # "pizza" in "a pizza box" is inside another phrase
-            continue
-        for h in [h for h, (s, e) in nps.items() if s <= m.head < e or s <= m.np_head < e]:
-            del nps[h]
-        nps[m.np_head] = (m.np_start, m.head + 1)
-        phrase_of[m.head] = m.np_head
-    phrase_of |= {h: h for h in nps}
-
-    def chain(h: int) -> list[int]:                  # the parser hangs conjuncts on either noun
-        out = [h]
-        for t in {h, *(k for k, v in phrase_of.items() if v == h)}:
-            for c in doc[t].children:
-                if c.dep_ in ("conj", "appos") and phrase_of.get(c.i) in nps:
-                    out += chain(phrase_of[c.i])
-        return out
-
-    lists = []
-    for h in sorted(nps):
-        if doc[h].dep_ in ("conj", "appos") and phrase_of.get(doc[h].head.i) in nps:
-            continue                                   # not the first item of its chain
-        heads = sorted(chain(h))
-        items = []
-        for k, g in enumerate(heads):
-            s, e = nps[g]
-            nxt = nps[heads[k + 1]][0] if k + 1 < len(heads) else None
-            ext = _right_end(doc, doc[g])
-            e = max(e, ext) if nxt is None or ext <= nxt else e
-            if items and not (doc[items[-1][1]:s] and all(t.lower_ in _SEPARATORS for t in doc[items[-1][1]:s])):
-                if len(items) > 1:
-                    lists.append(items)
-                items = []
-            items.append((s, e))
-        if len(items) > 1:
-            lists.append(items)
-    return sorted(lists)
 
 
 # ---------------------------------------------------------------- claims

@@ -2,7 +2,7 @@
 
     import detectors
     from correction.pipeline import Corrector, Job, domain_for
-    corr = Corrector(detectors.load("world-yolo"))
+    corr = Corrector(detectors.load("world-yolo"))        # or any detector by its registry name
     jobs = [Job(rec, rec["text"], domain_for(rec, rec["image"]), image_path=rec["image"], image_id=rec["image_id"])]
     out = corr.correct(jobs)      # the records with claims, evidence, corrected_text, edits added
 
@@ -21,11 +21,12 @@ claims and the rest of the text is kept as it is (``truncated_at`` says where).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from correction.claims import Domain, extract, parser, tail_claims
+from correction.claims import extract, parser, tail_claims
+from correction.domain import Domain
 from correction.rewrite import rewrite
 from correction.verify import evidence_json, needed_phrases, verify
 
@@ -44,44 +45,14 @@ class Job:
 
 # ---------------------------------------------------------------- domains
 
-@lru_cache(maxsize=64)
-def world_domain(split_dir: str | None = None, variant: str = "singularize") -> Domain:
-    """The world's vocabulary and, for a split folder, its config (contrast, size scale, grid)."""
-    from halluc.world.scene import WorldConfig
-    if split_dir is None:
-        return Domain.world(config=WorldConfig(), variant=variant)
-    d = Path(split_dir)
-    from halluc.paths import read_json
-    meta = read_json(d / "meta.json", "world split meta") if (d / "meta.json").exists() else {}
-    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
-        from halluc.errors import BadInput
-        raise BadInput(f"{d / 'meta.json'}: expected an object with a 'config' object")
-    known = {f.name for f in fields(WorldConfig)}
-    cfg = {k: v for k, v in meta.get("config", {}).items() if k in known}
-    if "pairs" in cfg:
-        cfg["pairs"] = tuple(tuple(p) for p in cfg["pairs"])
-    syn = d / "synonyms.txt"
-    return Domain.world(str(syn) if syn.exists() else None, WorldConfig(**cfg), variant)
-
-
-def world_split_of(image_path: str | None) -> Path | None:
-    """The world split folder an image lives in (``<split>/images/<id>.png`` next to scenes.jsonl)."""
-    if not image_path:
-        return None
-    p = Path(image_path)
-    return p.parent.parent if p.parent.name == "images" and (p.parent.parent / "scenes.jsonl").exists() else None
-
-
-def is_world(rec: dict, image_path: str | None = None) -> bool:
-    return str(rec.get("id", "")).startswith("world-") or world_split_of(image_path) is not None
-
-
 def domain_for(rec: dict, image_path: str | None, default: Domain | None = None,
                variant: str = "singularize") -> Domain:
-    """World records get the world's vocabulary (their split's, when the image is in one); others ``default``."""
-    if is_world(rec, image_path):
-        split = world_split_of(image_path)
-        return world_domain(str(split) if split else None, variant)
+    """The domain a plug-in claims the record for (the controlled world's, for its records), else
+    ``default`` (COCO's vocabulary when none is given)."""
+    from halluc.domains import plugin_for
+    plugin = plugin_for(rec, image_path)
+    if plugin is not None:
+        return plugin.correction_domain(rec, image_path, variant)
     return default or coco_domain(variant)
 
 

@@ -13,21 +13,22 @@
   of the object when nothing about them could be checked. Vague counts ("several") and detectors
   without boxes (``oracle:coco`` gives one answer per object, not per instance) leave it unverifiable.
 - relation: some pair of instances must satisfy the geometry: left of / right of / above / below /
-  next to exactly as the world defines them (``halluc.world.scene.relation_holds``: the dominant axis
-  of the centres' offset; next to = centres within 1.5 grid cells, where a "cell" outside the world
-  is the larger box's side; beside and near as next to), on / under by vertical order with
-  horizontal overlap; behind / in front of need depth and stay unverifiable; one instance cannot
-  stand in a relation to itself. A contradicted left of / right of / above / below / next to is
-  told what holds instead (``halluc.world.scene.relation``) when every pair of instances agrees.
-- world captions (``Domain.world_grammar``) describe each instance once: mentions of one object take
-  its instances in turn, the best-matching mention first; a mention left with none is contradicted.
+  next to as ``halluc.geometry`` defines them (the dominant axis of the centres' offset; next to =
+  centres within 1.5 grid cells, where the cell is the domain's grid cell, else the larger box's
+  side; beside and near as next to), on / under by vertical order with horizontal overlap; behind /
+  in front of need depth and stay unverifiable; one instance cannot stand in a relation to itself.
+  A contradicted left of / right of / above / below / next to is told what holds instead
+  (``geometry.dominant_relation``) when every pair of instances agrees.
+- captions in a closed grammar (``Domain.exact_grammar``) describe each instance once: mentions of
+  one object take its instances in turn, the best-matching mention first; a mention left with none
+  is contradicted.
 A claim about an object that is not there is contradicted with it; without boxes (box=None),
 attribute and relation claims are unverifiable.
 """
 from __future__ import annotations
 
-from halluc.world.language import RELATIONS
-from halluc.world.scene import Obj, relation, relation_holds
+from halluc.geometry import AXIS_RELATIONS as RELATIONS
+from halluc.geometry import dominant_relation, relation_holds
 
 from correction.attributes import PixelChecker
 from correction.claims import SEVERAL, Caption
@@ -69,100 +70,120 @@ def holds(rel: str, a, b, cell: float) -> bool | None:
 
 def verify(cap: Caption, dets: list, *, image=None, checker=None) -> None:
     """Set verdicts of all claims of ``cap`` from the detections of one image."""
-    checker = checker or PixelChecker()
-    dom = cap.domain
-    by_name: dict[str, list] = {}
-    for d in dets:
-        by_name.setdefault(d.phrase, []).append(d)
-    seen: dict[tuple, tuple[str, object]] = {}      # (detection, attribute, value) -> (verdict, observed)
-
-    def observe(d, c):
-        key = (id(d), c.attribute, c.value)
-        if key not in seen:
-            seen[key] = checker.check(image, d.box, c.objects[0], c.attribute, c.value, dom)
-        return seen[key]
-
-    by_mention: dict[int, list] = {}                  # claims of each mention
+    v = _Verifier(cap, dets, image, checker or PixelChecker())
+    present, gone = v.existence()
+    chosen = v.instances(present, gone)
     for c in cap.claims:
-        for k in c.mentions:
-            by_mention.setdefault(k, []).append(c)
-    chosen: dict[int, list] = {}                      # the instances each mention's claims are about
-    gone: dict[int, str] = {}                         # mentions found to describe nothing, and why
-    present = []
-    for k, m in enumerate(cap.mentions):
-        if m.negated:
-            continue
-        found = by_name.get(m.name, [])
-        for c in by_mention.get(k, []):
-            if c.kind == "existence":
-                c.verdict = "supported" if found else "contradicted"
-                c.boxes = [_box_json(d) for d in found]
-                c.reason = "" if found else f"no {m.name} detected"
-            elif c.kind in ("count", "attribute") and not found:
-                c.verdict, c.reason = "contradicted", f"no {m.name} detected"
-        if found:
-            present.append(k)
-        else:
-            gone[k] = f"no {m.name} detected"
+        if c.kind == "relation":
+            _relation(c, cap, chosen, gone, image)
 
-    decisions: dict[int, tuple[list, list]] = {}      # mention -> (its boxes, attribute claims they decide)
 
-    def decided(k):
-        if k not in decisions:
-            geometry = [d for d in by_name[cap.mentions[k].name] if d.box is not None]
-            decisions[k] = geometry, [c for c in by_mention.get(k, []) if c.kind == "attribute"
-                                      and any(observe(d, c)[0] != "unverifiable" for d in geometry)]
-        return decisions[k]
+class _Verifier:
+    """The evidence of one caption's image, and the verdicts read from it, step by step."""
 
-    def score(d, claims):
-        return sum(observe(d, c)[0] == "supported" for c in claims)
+    def __init__(self, cap: Caption, dets: list, image, checker):
+        self.cap, self.image, self.checker = cap, image, checker
+        self.by_name: dict[str, list] = {}
+        for d in dets:
+            self.by_name.setdefault(d.phrase, []).append(d)
+        self.by_mention: dict[int, list] = {}           # claims of each mention
+        for c in cap.claims:
+            for k in c.mentions:
+                self.by_mention.setdefault(k, []).append(c)
+        self.seen: dict[tuple, tuple[str, object]] = {}  # (detection, attribute, value) -> (verdict, observed)
+        self.decisions: dict[int, tuple[list, list]] = {}  # mention -> (its boxes, attribute claims they decide)
 
-    def best_score(k):
-        geometry, checked = decided(k)
-        return max([score(d, checked) for d in geometry] or [0])
+    def observe(self, d, c):
+        key = (id(d), c.attribute, c.value)
+        if key not in self.seen:
+            self.seen[key] = self.checker.check(self.image, d.box, c.objects[0], c.attribute, c.value, self.cap.domain)
+        return self.seen[key]
 
-    # Controlled-world captions describe each instance once ("a red star , a blue star"): there,
-    # mentions take instances one after the other, the best-matching mention first, and a mention
-    # left without any is contradicted. Elsewhere "a dog ... the brown dog" may name one dog twice.
-    exact = dom.world_grammar
-    if exact:
-        present.sort(key=lambda k: (cap.mentions[k].definite, -best_score(k), k))
-    taken: set[int] = set()
-    for k in present:
-        m = cap.mentions[k]
-        claims = by_mention.get(k, [])
-        geometry, checked = decided(k)
-        assign = exact and not m.definite and bool(checked)
-        pool = [d for d in geometry if id(d) not in taken] if assign else geometry
-        if assign and not pool:
-            gone[k] = f"every {m.name} detected is described by another mention"
-            for c in claims:
-                c.verdict, c.reason = "contradicted", gone[k]
-            continue
-        match = [d for d in pool if score(d, checked) == len(checked)]
-        if not match and checked:        # the instances that look like the one matching most claims
-            best = max(pool, key=lambda d: score(d, checked))
-            looks = lambda d: tuple(observe(d, c)[1] for c in checked)      # noqa: E731
+    def existence(self) -> tuple[list[int], dict[int, str]]:
+        """Existence verdicts; the mentions found present, and those that describe nothing (and why)."""
+        present, gone = [], {}
+        for k, m in enumerate(self.cap.mentions):
+            if m.negated:
+                continue
+            found = self.by_name.get(m.name, [])
+            for c in self.by_mention.get(k, []):
+                if c.kind == "existence":
+                    c.verdict = "supported" if found else "contradicted"
+                    c.boxes = [_box_json(d) for d in found]
+                    c.reason = "" if found else f"no {m.name} detected"
+                elif c.kind in ("count", "attribute") and not found:
+                    c.verdict, c.reason = "contradicted", f"no {m.name} detected"
+            if found:
+                present.append(k)
+            else:
+                gone[k] = f"no {m.name} detected"
+        return present, gone
+
+    def decided(self, k: int) -> tuple[list, list]:
+        if k not in self.decisions:
+            geometry = [d for d in self.by_name[self.cap.mentions[k].name] if d.box is not None]
+            self.decisions[k] = geometry, [c for c in self.by_mention.get(k, []) if c.kind == "attribute"
+                                           and any(self.observe(d, c)[0] != "unverifiable" for d in geometry)]
+        return self.decisions[k]
+
+    def score(self, d, claims) -> int:
+        return sum(self.observe(d, c)[0] == "supported" for c in claims)
+
+    def best_score(self, k: int) -> int:
+        geometry, checked = self.decided(k)
+        return max([self.score(d, checked) for d in geometry] or [0])
+
+    def instances(self, present: list[int], gone: dict[int, str]) -> dict[int, list]:
+        """The instances each present mention is about; its attribute and count verdicts.
+
+        Captions in a closed grammar describe each instance once ("a red star , a blue star"): there,
+        mentions take instances one after the other, the best-matching mention first, and a mention
+        left without any is contradicted. Elsewhere "a dog ... the brown dog" may name one dog twice."""
+        cap, exact = self.cap, self.cap.domain.exact_grammar
+        if exact:
+            present = sorted(present, key=lambda k: (cap.mentions[k].definite, -self.best_score(k), k))
+        chosen: dict[int, list] = {}
+        taken: set[int] = set()
+        for k in present:
+            m, claims = cap.mentions[k], self.by_mention.get(k, [])
+            geometry, checked = self.decided(k)
+            assign = exact and not m.definite and bool(checked)
+            pool = [d for d in geometry if id(d) not in taken] if assign else geometry
+            if assign and not pool:
+                gone[k] = f"every {m.name} detected is described by another mention"
+                for c in claims:
+                    c.verdict, c.reason = "contradicted", gone[k]
+                continue
+            match = self.matching(pool, checked)
+            if assign:
+                taken.update(id(d) for d in match)
+            chosen[k] = match if checked else geometry
+            self.judge(k, claims, geometry, checked, match, chosen[k])
+        return chosen
+
+    def matching(self, pool: list, checked: list) -> list:
+        """The instances that satisfy every checked attribute, else those that look like the best one."""
+        match = [d for d in pool if self.score(d, checked) == len(checked)]
+        if not match and checked:
+            best = max(pool, key=lambda d: self.score(d, checked))
+            looks = lambda d: tuple(self.observe(d, c)[1] for c in checked)      # noqa: E731
             match = [d for d in pool if looks(d) == looks(best)]
-        if assign:
-            taken.update(id(d) for d in match)
-        chosen[k] = match if checked else geometry
+        return match
+
+    def judge(self, k: int, claims: list, geometry: list, checked: list, match: list, instances: list) -> None:
         for c in claims:
             if c.kind == "attribute":
                 if c not in checked:
-                    c.reason = "no boxes" if not geometry else f"{getattr(checker, 'name', 'checker')} cannot tell"
+                    c.reason = "no boxes" if not geometry else f"{getattr(self.checker, 'name', 'checker')} cannot tell"
                     continue
                 # Judged on the best-matching instance, as the world metric does: "a large red star"
                 # is wrong about something when the scene has a large blue and a small red one.
-                c.verdict, value = observe(match[0], c)
+                c.verdict, value = self.observe(match[0], c)
                 c.boxes = [_box_json(d) for d in match]
                 if c.verdict == "contradicted":
                     c.observed = value
             elif c.kind == "count":
-                _count(c, cap, k, geometry, checked, chosen[k])
-    for c in cap.claims:
-        if c.kind == "relation":
-            _relation(c, cap, chosen, gone, image)
+                _count(c, self.cap, k, geometry, checked, instances)
 
 
 def _count(c, cap: Caption, k: int, geometry: list, checked: list, instances: list) -> None:
@@ -192,14 +213,14 @@ def _relation(c, cap: Caption, chosen: dict, gone: dict, image) -> None:
     if c.value in _DEPTH:
         c.reason = "depth cannot be read from boxes"
         return
-    cfg = cap.domain.config
+    grid = cap.domain.cell
     pairs = [(da, db) for da in chosen[a] for db in chosen[b] if da is not db]
     if not pairs:
         c.verdict, c.reason = "contradicted", f"only one {cap.mentions[a].name}"
         return
     ok = []
     for da, db in pairs:
-        cell = (cfg.cell * image.size[0] / cfg.image_size if cfg is not None and image is not None
+        cell = (grid(image) if grid is not None and image is not None
                 else max(da.box[2] - da.box[0], da.box[3] - da.box[1], db.box[2] - db.box[0], db.box[3] - db.box[1]))
         if holds(c.value, da.box, db.box, cell):
             ok.append((da, db))
@@ -208,6 +229,6 @@ def _relation(c, cap: Caption, chosen: dict, gone: dict, image) -> None:
         return
     c.verdict, c.boxes = "contradicted", [_box_json(d) for d in pairs[0]]
     if c.value in RELATIONS:                     # what holds instead, when every pair agrees on it
-        held = {relation(Obj("", "", "", list(da.box)), Obj("", "", "", list(db.box))) for da, db in pairs}
+        held = {dominant_relation(da.box, db.box) for da, db in pairs}
         if len(held) == 1:
             c.observed = held.pop()

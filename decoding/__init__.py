@@ -1,60 +1,11 @@
-"""decoding: decode methods behind one name registry (DESIGN.md §1, §5).
+"""decoding: decode methods (DESIGN.md §1, §5), a library of its own that imports nothing of the project.
 
-    from decoding import make
-    m = make("vcd", {"alpha": "1", "greedy": "true"})     # validated; unknown keys name the valid ones
+    from decoding.methods import VCD
+    from decoding.params import VCDParams, parse
+    m = VCD(parse(VCDParams, {"alpha": "1", "greedy": "true"}, "vcd"))
     outs = m.decode(model, processor, examples, max_new_tokens=64, seed=0, template="chat")
 
-Baselines (greedy, sample, beam) run through transformers' ``generate``; vcd, icd, vdd and m3id share
-one contrastive core (decoding/core.py). Importing this package does not import torch.
+Baselines (greedy, beam) run through transformers' ``generate``; sample and the contrastive methods
+(vcd, icd, vdd, m3id) share one core (decoding/core.py). Methods are chosen by name through
+``halluc.registry`` (``make_decoder("vcd", {...})``). Importing this package does not import torch.
 """
-from __future__ import annotations
-
-import importlib
-
-DECODERS = {
-    "greedy": "decoding.methods:Greedy",
-    "sample": "decoding.methods:Sample",
-    "beam": "decoding.methods:Beam",
-    "vcd": "decoding.methods:VCD",
-    "icd": "decoding.methods:ICD",
-    "vdd": "decoding.methods:VDD",
-    "m3id": "decoding.methods:M3ID",
-}
-# Parameter classes, importable without torch (the CLI validates --set before loading a model).
-PARAMS = {
-    "greedy": "decoding.params:GreedyParams",
-    "sample": "decoding.params:SampleParams",
-    "beam": "decoding.params:BeamParams",
-    "vcd": "decoding.params:VCDParams",
-    "icd": "decoding.params:ICDParams",
-    "vdd": "decoding.params:VDDParams",
-    "m3id": "decoding.params:M3IDParams",
-}
-CONTRASTIVE = ("vcd", "icd", "vdd", "m3id")
-
-
-def _load(target: str):
-    module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def names() -> list[str]:
-    return list(DECODERS)
-
-
-def _check(name: str) -> None:
-    if name not in DECODERS:
-        raise ValueError(f"unknown decode method {name!r}; valid: {', '.join(DECODERS)}")
-
-
-def parse_params(name: str, overrides: dict | None = None):
-    """The method's parameter dataclass, built from ``{key: value}`` (strings converted)."""
-    from decoding.params import parse
-    _check(name)
-    return parse(_load(PARAMS[name]), overrides, name)
-
-
-def make(name: str, overrides: dict | None = None, **kw):
-    """A ready method object; its parameters are validated here."""
-    p = parse_params(name, overrides)
-    return _load(DECODERS[name])(p, **kw)

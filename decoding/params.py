@@ -101,16 +101,5 @@ def parse(cls, overrides: dict | None = None, method: str = ""):
     return cls(**kw)
 
 
-def parse_assignments(items: list[str]) -> dict[str, str]:
-    """``["alpha=1", "greedy=true"]`` -> ``{"alpha": "1", "greedy": "true"}``."""
-    out = {}
-    for it in items or []:
-        k, eq, v = it.partition("=")
-        if not eq or not k.strip():
-            raise ValueError(f"--set {it!r}: expected KEY=VALUE, e.g. --set alpha=1")
-        out[k.strip()] = v
-    return out
-
-
 def as_dict(p) -> dict:
     return asdict(p)

@@ -15,24 +15,22 @@ the backend's own (device, dtype, batch_size, imgsz, synonyms, variant); unknown
 ``cache=True`` (or a path) wraps the detector in the SQLite detection cache (detectors/cache.py).
 Every image backend filters its boxes with detectors.postprocess.postprocess.
 
-Importing this package imports no backend (no torch): ``halluc ls`` lists DETECTORS lazily.
+Importing this package imports no backend (no torch); the backends are named in ``halluc.registry``.
 """
 from __future__ import annotations
 
-import importlib
+from detectors.base import Detection, Detector, DetectorConfig, detect_batch
 
-from detectors.base import DETECTORS, Detection, Detector, DetectorConfig, detect_batch
-
-__all__ = ["DETECTORS", "Detection", "Detector", "DetectorConfig", "detect_batch", "load"]
+__all__ = ["Detection", "Detector", "DetectorConfig", "detect_batch", "load"]
 
 
 def load(spec: str, *, cache=False, **options) -> Detector:
+    from halluc.registry import entry, load_target, names
     name, _, arg = spec.partition(":")
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r} in {spec!r}; valid: {', '.join(DETECTORS)} "
+    if name not in names("detector"):
+        raise ValueError(f"unknown detector {name!r} in {spec!r}; valid: {', '.join(names('detector'))} "
                          "(as NAME or NAME:ARG)")
-    module, attr = DETECTORS[name].split(":")
-    det = getattr(importlib.import_module(module), attr)(arg or None, **options)
+    det = load_target(entry("detector", name).target)(arg or None, **options)
     if cache:
         from detectors.cache import CachedDetector, DetectionCache
         det = CachedDetector(det, DetectionCache(None if cache is True else cache))

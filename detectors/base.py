@@ -1,4 +1,4 @@
-"""The detector interface every backend implements, and the registry of backends.
+"""The detector interface every backend implements (backends are named in ``halluc.registry``).
 
     det = detectors.load("world-yolo")                 # or "hf-grounding-dino:PATH", "oracle:coco", ...
     boxes = det.detect(image, ["star", "moon"], image_id=7)   # list[Detection]
@@ -8,24 +8,12 @@ pixels and a score. Closed-vocabulary backends (YOLO, oracles) map their labels 
 phrases through a synonym table. Backends that know object sets but no boxes (``oracle:coco``)
 return ``box=None``: existence and counts can be decided from them, geometry cannot.
 
-Nothing here imports torch: ``halluc ls`` lists ``DETECTORS`` without loading any backend.
+Nothing here imports torch.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Protocol, runtime_checkable
-
-# name -> lazy "module:attr" of a factory ``f(arg: str | None, **options) -> Detector``;
-# ``halluc.registry`` lists these without importing any backend.
-DETECTORS: dict[str, str] = {
-    "hf-grounding-dino": "detectors.hf:load_grounding_dino",
-    "owlv2": "detectors.hf:load_owlv2",
-    "yolo": "detectors.yolo:load",
-    "world-yolo": "detectors.world_yolo:load",
-    "groundingdino-py": "detectors.groundingdino_py:load",
-    "oracle": "detectors.oracle:load",
-}
-
 
 @dataclass(frozen=True)
 class Detection:

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from detectors.base import Detection, as_image, detect_batch
-from halluc.records import sha256_files
+from halluc.provenance import sha256_files
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS detections (key TEXT PRIMARY KEY, backend TEXT, value TEXT NOT NULL);
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER, mti
 
 
 def default_path() -> Path:
-    from halluc.metrics.chair import cache_dir
+    from halluc.paths import cache_dir
     return cache_dir() / "detections.sqlite"
 
 

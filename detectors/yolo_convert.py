@@ -1,4 +1,4 @@
-"""``halluc convert-yolo``: turn a trusted ultralytics ``.pt`` into a folder that loads without a pickle.
+"""Turn a trusted ultralytics ``.pt`` into a folder that loads without a pickle (``halluc convert-yolo``).
 
     halluc convert-yolo best.pt --out models/best --trust-pickle      # once, on a file you trust
     halluc correct captions.jsonl --detector yolo:models/best          # from then on: no pickle
@@ -18,17 +18,15 @@ outputs on a probe image. The output is deterministic (no timestamps): the same 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from detectors.yolo import META_FILE, WEIGHTS_FILE, YAML_FILE, import_ultralytics, load_folder_model, truthy
-from halluc.command import guard, module_main
+from detectors.yolo import truthy
+from detectors.yolo_folder import META_FILE, WEIGHTS_FILE, YAML_FILE, import_ultralytics, load_folder_model
 from halluc.errors import BadInput
 
 TRUST_HELP = ("A .pt is a pickle: loading it runs code from the file. Convert only files you trust "
@@ -89,7 +87,8 @@ def convert(pt_path, out_dir, trust_pickle: bool = False) -> Path:
     yolo.json to ``out_dir`` (created; those three files are replaced). Refused (BadInput) unless
     ``trust_pickle``: loading a .pt runs code from it. Returns ``out_dir``."""
     from halluc.paths import input_file, output_dir
-    from halluc.records import atomic_write_text, sha256_files
+    from halluc.outputs import atomic_write_text
+    from halluc.provenance import sha256_files
     pt = Path(pt_path)
     if not truthy(trust_pickle):
         raise BadInput(f"{pt}: not converted: a .pt checkpoint is a pickle, and loading it runs code from the "
@@ -162,42 +161,3 @@ def convert(pt_path, out_dir, trust_pickle: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-# ---------------------------------------------------------------- command line
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "convert-yolo", help="convert a trusted ultralytics YOLO .pt (a pickle) to safetensors + model.yaml, once",
-        description="Load an ultralytics YOLO detection checkpoint (.pt) once and write model.safetensors, "
-                    "model.yaml (with the class names) and yolo.json to --out; then use --detector yolo:OUT, "
-                    "which loads no pickle. " + TRUST_HELP + ". The folder is checked (same weights, same "
-                    "outputs) before anything is written.")
-    p.add_argument("file", type=Path, metavar="FILE.pt",
-                   help="the ultralytics checkpoint, e.g. runs/detect/train/weights/best.pt")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="folder to write model.safetensors, model.yaml and yolo.json in (created if missing)")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="required: confirm that you trust FILE.pt. " + TRUST_HELP)
-    p.set_defaults(func=run)
-    return p
-
-
-def _run(args) -> int:
-    out = convert(args.file, args.out, trust_pickle=args.trust_pickle)
-    meta = json.loads((out / META_FILE).read_text())
-    print(f"{args.file} -> {out}: {WEIGHTS_FILE}, {YAML_FILE}, {META_FILE} ({meta['nc']} classes, imgsz "
-          f"{meta['imgsz']}); use --detector yolo:{out}", file=sys.stderr)
-    return 0
-
-
-run = guard(_run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m detectors.yolo_convert FILE.pt --out DIR --trust-pickle`` (``halluc convert-yolo`` once wired)."""
-    return module_main(add_parser, argv, command="convert-yolo")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

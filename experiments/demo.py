@@ -23,13 +23,12 @@ import time
 from pathlib import Path
 
 from halluc.cli import main as halluc
-from halluc.experiment import main as experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path("runs/demo")
 t0 = time.perf_counter()
 
-rc = experiment(["run", os.path.relpath(ROOT / "experiments" / "demo.yaml"), "--out", str(OUT / "world")])
+rc = halluc(["experiment", "run", os.path.relpath(ROOT / "experiments" / "demo.yaml"), "--out", str(OUT / "world")])
 if rc != 0:
     sys.exit(rc)
 world = json.loads((OUT / "world" / "results.json").read_text())

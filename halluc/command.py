@@ -3,15 +3,15 @@
 
     run = guard(_run)                                      # bad input -> "error: ..." and exit 2
     p.add_argument("--limit", type=at_least(1))            # bounds checked at parse time, option named
-    def main(argv=None):                                   # python -m halluc.decode decode ...
-        return module_main(add_parser, argv)
+    def main(argv=None):                                   # python -m halluc.commands.decode --method vcd ...
+        return module_main(add_parser, argv, command="decode")
 
 The boundary's promises: a user's mistake (a bad path or value, a malformed file, an OS error on a
 file they named) is one line on stderr, ``error: <file>[:<line>]: <what>``, exit status 2; Ctrl-C
 (or SIGTERM) says how many records reached which file and exits 130; anything else is a bug, one
-line and exit 1. ``--debug`` or ``HALLUC_DEBUG=1`` adds the traceback. ``torchrun -m`` /
-``accelerate launch -m`` need a module entry; ``halluc.cli.main`` is the same commands behind one
-parser and uses the same boundary.
+line and exit 1. ``--debug`` or ``HALLUC_DEBUG=1`` adds the traceback. ``torchrun -m halluc`` and
+``accelerate launch -m halluc`` run the CLI table (halluc/__main__.py); each command module also
+has a ``main`` of its own.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _on_term(signum, frame):
 def guard(fn):
     @functools.wraps(fn)
     def run(args) -> int:
-        from halluc.records import interrupted_summary, start_run
+        from halluc.outputs import interrupted_summary, start_run
         start_run()
         old = None
         try:
@@ -93,6 +93,14 @@ def guard(fn):
             if old is not None:
                 signal.signal(signal.SIGTERM, old)
     return run
+
+
+def add_stage(subparsers, name: str, add_options, run, *, help: str, description: str):
+    """A subcommand whose options are a pipeline stage's own (``add_options``), run by ``run``."""
+    p = subparsers.add_parser(name, help=help, description=description)
+    add_options(p)
+    p.set_defaults(func=run)
+    return p
 
 
 def module_main(add_parser, argv: list[str] | None = None, command: str | None = None) -> int:
@@ -150,3 +158,14 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
         return v
     parse.__name__ = "number"
     return parse
+
+
+def parse_assignments(items: list[str], option: str = "--set") -> dict[str, str]:
+    """``["alpha=1", "greedy=true"]`` -> ``{"alpha": "1", "greedy": "true"}`` (the one ``--set`` parser)."""
+    out = {}
+    for it in items or []:
+        k, eq, v = it.partition("=")
+        if not eq or not k.strip():
+            raise ValueError(f"{option} {it!r}: expected KEY=VALUE, e.g. {option} alpha=1")
+        out[k.strip()] = v
+    return out

@@ -88,7 +88,7 @@ def resolve(model_id: str) -> tuple[str, dict]:
 def weights_sha256(model_id: str) -> str | None:
     """sha256 over a model folder's ``*.safetensors`` in name order (None for a hub id): what a cached
     result is keyed on, so that another checkpoint under the same name is never mistaken for it."""
-    from halluc.records import sha256_files
+    from halluc.provenance import sha256_files
     d = Path(resolve(model_id)[0])
     files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
     return sha256_files(files) if files else None

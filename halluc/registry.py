@@ -56,13 +56,13 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ("world-yolo", "halluc.world.detector:load", "YOLOv8n trained on the controlled world (plug-in)"),
     ]),
     "metric": _table("metric", [
-        ("chair", "halluc.metrics.chair:score_records", "CHAIR_s, CHAIR_i, recall of captions against a COCO-style table"),
-        ("pope", "halluc.metrics.pope:score_pope", "POPE accuracy, precision, recall, F1, yes-ratio"),
-        ("world", "halluc.world.metrics:score_records", "controlled-world object CHAIR, partner rate, attribute, "
+        ("chair", "halluc.metrics.chair:METRIC", "CHAIR_s, CHAIR_i, recall of captions against a COCO-style table"),
+        ("pope", "halluc.metrics.pope:METRIC", "POPE accuracy, precision, recall, F1, yes-ratio"),
+        ("world", "halluc.world.metrics:METRIC", "controlled-world object CHAIR, partner rate, attribute, "
                   "relation and count errors (plug-in)"),
     ]),
     "chair-variant": _table("chair-variant", [
-        ("singularize", "halluc.text.singularize:singularize", "the original CHAIR, SHIELD, Maxlinn: pattern's singular"),
+        ("singularize", "halluc.text.singularize:singularize_many", "the original CHAIR, SHIELD, Maxlinn: pattern's singular"),
         ("lemma", "halluc.text.lemma:lemmatize_many", "OPERA, HALC, PAI, lmms-eval: POS-tagged WordNet lemmas"),
     ]),
     "pope-parser": _table("pope-parser", [
@@ -96,9 +96,9 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ("n_mentions", "", "object mentions", {"title": "mentions"}),
         ("partner_rate", "", "planted partner named while absent", {"title": "Partner", "better": "lower"}),
         ("partner_rate_control", "", "the same class named where no trigger is", {"title": "Partner(ctl)", "better": "lower"}),
-        ("attribute_error", "", "wrong colour or size", {"title": "AttrErr", "better": "lower"}),
-        ("relation_error", "", "wrong spatial relation", {"title": "RelErr", "better": "lower"}),
-        ("count_error", "", "wrong count", {"title": "CountErr", "better": "lower"}),
+        ("attribute_error", "", "wrong colour or size", {"title": "Attr err", "better": "lower"}),
+        ("relation_error", "", "wrong spatial relation", {"title": "Rel err", "better": "lower"}),
+        ("count_error", "", "wrong count", {"title": "Count err", "better": "lower"}),
         ("accuracy", "", "POPE accuracy", {"title": "Acc", "better": "higher"}),
         ("precision", "", "POPE precision", {"title": "Prec", "better": "higher"}),
         ("f1", "", "POPE F1", {"title": "F1", "better": "higher"}),
@@ -112,15 +112,19 @@ def kinds() -> list[str]:
     return list(REGISTRY)
 
 
-def names(kind: str, **meta) -> list[str]:
+def names(kind: str, /, **meta) -> list[str]:
     """The names of ``kind``, optionally only those whose meta has each given value."""
     return [n for n, e in _kind(kind).items() if all(e.meta.get(k) == v for k, v in meta.items())]
+
+
+# How an unknown name is said, per kind (the words users and tests know).
+_SAID = {"decoder": "decode method", "pope-parser": "POPE parser", "chair-variant": "CHAIR variant"}
 
 
 def entry(kind: str, name: str) -> Entry:
     table = _kind(kind)
     if name not in table:
-        raise ValueError(f"unknown {kind} {name!r}; valid: {', '.join(table)}")
+        raise ValueError(f"unknown {_SAID.get(kind, kind)} {name!r}; valid: {', '.join(table)}")
     return table[name]
 
 
@@ -147,7 +151,7 @@ def make_decoder(name: str, overrides: dict | None = None, **kw):
 
 def decoder_params(name: str, overrides: dict | None = None):
     """The method's parameter dataclass; unknown keys and bad values are errors that name them."""
-    from decoding.params import parse
+    parse = load_target("decoding.params:parse")        # by name: the core never imports a domain package
     e = entry("decoder", name)
     return parse(load_target(e.meta["params"]), overrides, name)
 

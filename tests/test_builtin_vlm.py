@@ -10,8 +10,9 @@ import torch
 from halluc.models import builtin_path, chat_prompt, generate_greedy, load
 from halluc.world.language import parse_caption, questions
 from halluc.world.scene import Obj, Scene, WorldConfig, render, sample_scene
-from halluc.world.train import (KEEP_SIZES, NAMED, NEXT, WORD, TrainConfig, collate, encode_examples, keep_loss,
-                                look_targets, make_data, train_lm, train_tower)
+from halluc.world.train import TrainConfig, make_data, train_lm, train_tower
+from halluc.world.train_examples import NAMED, NEXT, WORD, collate, encode_examples, look_targets
+from halluc.world.train_losses import KEEP_SIZES, keep_loss
 from halluc.world.vlm import VlmSpec, build, format_prompt
 
 torch.set_num_threads(1)

@@ -9,15 +9,18 @@ import json
 
 import pytest
 
-from correction.claims import SEVERAL, Domain, extract
-from correction.pipeline import MAX_CHARS, Corrector, Job, world_domain
+from correction.claims import SEVERAL, extract
+from correction.domain import Domain
+from correction.pipeline import MAX_CHARS, Corrector, Job
+from halluc.world.domain import domain as world_domain_of
+from halluc.world.domain import world_domain
 from correction.rewrite import rewrite
 from correction.verify import needed_phrases, verify
 from detectors.base import Detection
 from halluc.world.metrics import score_caption
 from halluc.world.scene import Obj, Scene, WorldConfig, render
 
-WORLD = Domain.world(config=WorldConfig())
+WORLD = world_domain_of(config=WorldConfig())
 COCO = Domain.coco()
 
 
@@ -295,7 +298,7 @@ def test_oracle_without_pixels_needs_no_image():
 
 def test_halluc_correct_command(tmp_path, monkeypatch, capsys):
     import detectors
-    from halluc.correct import main
+    from halluc.commands.correct import main
     sc = scene(STAR, *CIRCLES)
     (tmp_path / "images").mkdir()
     render(sc, WorldConfig()).save(tmp_path / "images" / "a.png")

@@ -16,7 +16,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from halluc.decode import main                                     # noqa: E402
+from halluc.cli import main                                        # noqa: E402
 
 FAST = ["--no-progress", "--max-new-tokens", "8", "--batch-size", "2"]
 
@@ -164,7 +164,7 @@ def test_two_processes_match_one(tiny_model, tmp_path):
     assert main([*common, "--out", str(tmp_path / "one" / "c.jsonl")]) == 0
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "halluc.decode", *common,
+    r = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "halluc", *common,
                         "--out", str(tmp_path / "two" / "c.jsonl")], capture_output=True, text=True, env=env,
                        cwd=Path(__file__).resolve().parents[1], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -18,11 +18,15 @@ import torch
 
 torch.set_num_threads(1)
 
-from decoding import CONTRASTIVE, make, parse_params                     # noqa: E402
+from halluc.registry import decoder_params as parse_params                 # noqa: E402
+from halluc.registry import make_decoder as make                           # noqa: E402
+from halluc.registry import names                                          # noqa: E402
 from decoding.methods import Example                                       # noqa: E402
 from decoding.processors import (Contrast, DiffusionNoise, ExpAlpha, PlausibilityMask, Sampler,  # noqa: E402
                                  diffusion_alpha_bar)
-from decoding.tiny import FAMILIES, build                                  # noqa: E402
+from halluc.testing import FAMILIES, build                                  # noqa: E402
+
+CONTRASTIVE = tuple(names("decoder", contrastive=True))
 
 N_NEW = 6
 
@@ -94,7 +98,7 @@ def test_params_parse_and_errors():
 
 
 def test_import_is_light():
-    code = "import sys, decoding, halluc.decode; decoding.parse_params('vcd'); assert 'torch' not in sys.modules"
+    code = "import sys, halluc.registry as r, halluc.commands.decode; r.decoder_params('vcd'); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

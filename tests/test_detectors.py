@@ -362,7 +362,7 @@ def test_bad_specs_and_missing_weights(tmp_path, monkeypatch):
 
 def test_package_and_registry_do_not_import_torch():
     code = ("import sys, detectors, halluc.registry as r\n"
-            "assert r.names('detector') == list(detectors.DETECTORS) and 'world-yolo' in detectors.DETECTORS\n"
+            "assert {'yolo', 'oracle', 'world-yolo'} <= set(r.names('detector'))\n"
             "bad = [m for m in ('torch', 'transformers', 'ultralytics') if m in sys.modules]\n"
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

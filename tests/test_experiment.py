@@ -2,10 +2,13 @@
 import importlib.util
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from halluc.experiment import ConfigError, Runner, load_config, main
+from halluc.commands.experiment import main
+from halluc.pipelines.experiment.config import ConfigError, load_config
+from halluc.pipelines.experiment.runner import Runner
 
 TINY = """\
     # halluc experiment run tiny.yaml
@@ -59,7 +62,7 @@ def test_bad_file_exits_2_with_the_message(tmp_path, capsys):
 def test_shipped_experiments_are_valid():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1] / "experiments"
-    for name in ("world_table.yaml", "demo.yaml"):
+    for name in sorted(p.name for p in root.glob("*.yaml") if p.name != "world_yolo.yaml"):
         text = (root / name).read_text()
         assert text.startswith(f"# halluc experiment run experiments/{name}\n")
         cfg = load_config(root / name)
@@ -154,3 +157,13 @@ def test_finetune_row_trains_once_in_the_run_folder(tmp_path):
     assert res["rows"][0]["runs"][0]["files"]["captions"].startswith(str(out / "lrv-greedy"))
     assert main(["run", str(path), "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["stages"]["run"] == 0
+
+
+def test_zero_and_false_options_reach_the_stage():
+    """A YAML value of 0 (``neg_ratio: 0.0`` of a positives-only control) is an option, not an absent
+    one: 0 == False in Python, and dropping it silently trained the control on the default ratio."""
+    from halluc.pipelines.experiment.config import _flags
+    assert _flags({"neg_ratio": 0.0, "seed": 0, "full": False, "lora": None, "per_image": 4, "strict": True}) == \
+        ["--neg-ratio", "0", "--seed", "0", "--per-image", "4", "--strict"]
+    cfg = load_config(Path(__file__).resolve().parents[1] / "experiments" / "lrv_world.yaml")
+    assert "--neg-ratio" in _flags(cfg["finetune"]["control"]["negatives"])

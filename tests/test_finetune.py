@@ -13,8 +13,9 @@ from PIL import Image
 
 torch.set_num_threads(1)
 
-from halluc.finetune import (FinetuneConfig, LoraSpec, VlmCollator, finetune, lora_targets, main,  # noqa: E402
-                             parse_lora, prepare_model, read_examples, save)
+from halluc.cli import main  # noqa: E402
+from halluc.pipelines.finetune import (FinetuneConfig, LoraSpec, VlmCollator, finetune, lora_targets,  # noqa: E402
+                                       parse_lora, prepare_model, read_examples, save)
 from halluc.models import chat_prompt, load  # noqa: E402
 from halluc.records import BadInput  # noqa: E402
 
@@ -30,7 +31,7 @@ def small_builtin(seed=0):
 @pytest.fixture(scope="module")
 def world_data(tmp_path_factory):
     """LRV records (halluc negatives) on a few world scenes."""
-    from halluc.negatives import main as negatives
+    from halluc.cli import main as negatives
     from halluc.world.generate import generate
     d = tmp_path_factory.mktemp("ftworld")
     generate(d / "train", "train", 12, seed=1)
@@ -179,11 +180,11 @@ def test_cli_merged_model_decodes(world_data, model_dir, tmp_path, capsys):
     assert rc == 0
     man = json.loads((out / "run.json").read_text())
     assert man["command"] == "finetune" and man["summary"]["steps"] == 3
-    from halluc.decode import main as decode
+    from halluc.commands.decode import main as decode
     q = [{"question_id": i, "image": f"images/train-{i:05d}.png", "text": "is there a star in the image ?"}
          for i in range(3)]
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(x) + "\n" for x in q))
-    rc = decode(["decode", "--model", str(out), "--questions", str(tmp_path / "q.jsonl"), "--images", str(d / "train"),
+    rc = decode(["--model", str(out), "--questions", str(tmp_path / "q.jsonl"), "--images", str(d / "train"),
                  "--out", str(tmp_path / "a.jsonl"), "--max-new-tokens", "2", "--no-progress"])
     assert rc == 0 and len((tmp_path / "a.jsonl").read_text().splitlines()) == 3
     capsys.readouterr()
@@ -305,7 +306,7 @@ def test_every_record_bad_is_one_error_and_no_training(world_data, model_dir, tm
 
 def test_default_max_length_is_the_model_context_and_long_records_fit_it(world_data, tmp_path):
     from types import SimpleNamespace
-    from halluc.finetune import DEFAULT_MAX_LENGTH, Example, context_length
+    from halluc.pipelines.finetune import DEFAULT_MAX_LENGTH, Example, context_length
     _, path = world_data
     model, processor = small_builtin()
     assert context_length(model) == SPEC["max_positions"] == 64

@@ -12,11 +12,14 @@ import pytest
 from conftest import run_command
 from PIL import Image
 
-from halluc.negatives import (FAMILIES, NegConfig, box_relation, check_world_vocabulary, generate, load_coco,
-                              load_vg, load_world, main, parse_weights)
+from halluc.cli import main
+from halluc.geometry import relation_holds
+from halluc.geometry import separated_relation as box_relation
+from halluc.pipelines.negatives import FAMILIES, NegConfig, generate, load_coco, load_vg, parse_weights
 from halluc.world.generate import generate as generate_split
 from halluc.world.language import NUMBERS, PLURAL
-from halluc.world.scene import WorldConfig, relation_holds
+from halluc.world.lrv import check_world_vocabulary, load_world
+from halluc.world.scene import WorldConfig
 
 CELL = WorldConfig().cell
 
@@ -366,7 +369,7 @@ def test_images_are_written_relative_to_the_output_and_ids_carry_no_path(tmp_pat
     moved = tmp_path / "elsewhere" / "moved"                      # the data set moves with its images
     moved.parent.mkdir()
     ds.rename(moved)
-    from halluc.finetune import read_examples
+    from halluc.pipelines.finetune import read_examples
     ex = read_examples(moved / "lrv" / "train.jsonl")
     assert len(ex) == len(recs) and {Path(e.image).resolve().parent for e in ex} == {moved / "images"}
 

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from halluc.cli import main
-from halluc.records import (BadInput, ReadReport, ResumableWriter, atomic_write_json, read_records,
-                            write_manifest)
+from halluc.records import BadInput, ReadReport, read_records
+from halluc.outputs import ResumableWriter, atomic_write_json
+from halluc.provenance import write_manifest
 
 
 def _write(path, lines: list[bytes]):
@@ -140,3 +141,20 @@ def test_help_and_ls_do_not_import_torch():
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_every_command_help_does_not_import_torch():
+    """``halluc CMD --help`` for every command of the CLI table (and every eval metric, every world action)."""
+    code = ("import sys; from halluc.cli import build_parser, main\n"
+            "ap = build_parser(); sub = next(a for a in ap._actions if a.dest == 'command')\n"
+            "cmds = [[c] for c in sub.choices] + [['eval', m] for m in sub.choices['eval']._actions[-1].choices]\n"
+            "cmds += [['world', w] for w in ('generate', 'train')] + [['experiment', 'run']]\n"
+            "for a in cmds:\n"
+            "    try: main([*a, '--help'])\n"
+            "    except SystemExit: pass\n"
+            "bad = [m for m in ('torch', 'transformers', 'spacy', 'ultralytics') if m in sys.modules]\n"
+            "assert not bad, bad\n"
+            "print(len(cmds))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip().splitlines()[-1]) >= 14

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from decoding import DECODERS
-from halluc.records import OutputLocked, ResumableWriter
+from halluc.registry import names
+from halluc.outputs import OutputLocked, ResumableWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--no-progress", "--max-new-tokens", "6", "--dataset", "world-bias"]
@@ -37,9 +37,9 @@ def texts(path: Path) -> dict[str, str]:
     return {k: r["text"] for k, r in records(path).items()}
 
 
-@pytest.mark.parametrize("method", list(DECODERS))
+@pytest.mark.parametrize("method", names("decoder"))
 def test_same_output_whatever_the_batch_or_interruption(method, tiny_model, tmp_path):
-    from halluc.decode import main
+    from halluc.cli import main
     base = ["decode", "--method", method, "--model", str(tiny_model), *FAST, "--seed", "3"]
     if method == "beam":
         base += ["--set", "num_beams=2"]
@@ -79,14 +79,14 @@ def test_interrupt_says_what_was_written_and_resumes(sig, tiny_model, tmp_path):
     assert f"interrupted: {n} records written to {out}; run the same command to resume" in err
     assert not list(out.parent.glob(".*.lock"))                                   # the lock went with the run
     # the same command with a smaller limit completes it: nothing redone, nothing lost
-    from halluc.decode import main
+    from halluc.cli import main
     assert main([*args[:-4], "--limit", str(n + 2), "--out", str(out)]) == 0
     recs = records(out)
     assert len(recs) == n + 2
 
 
 def test_corrupt_line_in_the_middle_is_redone_not_the_rest(tiny_model, tmp_path, capsys):
-    from halluc.decode import main
+    from halluc.cli import main
     out = tmp_path / "c.jsonl"
     args = ["decode", "--model", str(tiny_model), *FAST, "--batch-size", "4", "--limit", "8", "--out", str(out)]
     assert main(args) == 0
@@ -109,7 +109,7 @@ def test_second_writer_is_refused(tmp_path):
         with pytest.raises(OutputLocked, match="another run is writing this file"):
             ResumableWriter(path)
         # a second process too (flock is per open file description, so this is the real case)
-        r = subprocess.run([sys.executable, "-c", "from halluc.records import ResumableWriter as W; W(%r)" % str(path)],
+        r = subprocess.run([sys.executable, "-c", "from halluc.outputs import ResumableWriter as W; W(%r)" % str(path)],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "another run is writing this file" in r.stderr
     with ResumableWriter(path) as w:                                    # released on close
@@ -161,7 +161,7 @@ def test_writer_never_leaves_half_a_line(tmp_path, monkeypatch):
 
 
 def test_outputs_respect_the_umask(tmp_path):
-    from halluc.records import atomic_write_json
+    from halluc.outputs import atomic_write_json
     old = os.umask(0o022)
     try:
         atomic_write_json(tmp_path / "r.json", {"a": 1})

@@ -26,6 +26,10 @@ SHIELD = (
     Path(os.environ.get("HALLUC_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     / "data" / "reference-outputs" / "shield_llava15_chair.jsonl"
 )
+# Every published log beside it, and NLTK's own English punkt_tab data.
+REFERENCE_LOGS = sorted(SHIELD.parent.glob("*.jsonl"))
+NLTK_DATA = SHIELD.parents[1] / "nltk_data"
+PUNKT_TAB = NLTK_DATA / "tokenizers" / "punkt_tab" / "english"
 
 
 def _lines(name: str) -> list[str]:
@@ -122,6 +126,55 @@ def test_shield_captions(nltk_ref):
         assert sent_tokenize(low) == ref_sent(low), caption
 
 
+@pytest.fixture(scope="module")
+def nltk_punkt_tab():
+    """(nltk.sent_tokenize, nltk.word_tokenize) on NLTK's own English
+    punkt_tab, loaded by NLTK from ../shared/data/nltk_data (not our copy)."""
+    nltk = pytest.importorskip("nltk")
+    import nltk.data
+    import nltk.tokenize as nt
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    if not hasattr(nltk, "redos"):
+        pytest.skip("parity target is NLTK >= 3.10 (tokenizers on `regex`)")
+    if not PUNKT_TAB.is_dir():
+        pytest.skip(f"{PUNKT_TAB} not present")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nltk.data, "path", [str(NLTK_DATA), *nltk.data.path])
+        punkt = PunktTokenizer("english")  # what nltk's cached loader builds
+        # Set explicitly: nltk_ref (module-scoped) may still patch this name,
+        # and NLTK's own loader caches whatever it loaded first.
+        mp.setattr(nt, "_get_punkt_tokenizer", lambda language="english": punkt)
+        yield nltk.sent_tokenize, nltk.word_tokenize
+
+
+def test_shipped_parameters_are_nltk_punkt_tab():
+    # The parity tests above build NLTK's tokenizer from our shipped copy.
+    if not PUNKT_TAB.is_dir():
+        pytest.skip(f"{PUNKT_TAB} not present")
+    for name in ("abbrev_types.txt", "collocations.tab", "ortho_context.tab", "sent_starters.txt"):
+        assert (ASSETS / name).read_bytes() == (PUNKT_TAB / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("log", REFERENCE_LOGS or [None], ids=lambda p: p.name if p else "none")
+def test_reference_log_texts(nltk_punkt_tab, log):
+    """Every caption/answer text of every shared reference log, as typed and
+    lower-cased (as CHAIR), tokenises as real NLTK on its own punkt_tab data."""
+    if log is None:
+        pytest.skip(f"no reference logs in {SHIELD.parent}")
+    ref_sent, ref_word = nltk_punkt_tab
+    texts = set()
+    with log.open(encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            text = record.get("caption", record.get("text"))
+            assert isinstance(text, str), f"{log.name}: no caption/text in {line[:80]}"
+            texts.update((text, text.lower()))
+    for text in sorted(texts):
+        assert word_tokenize(text) == ref_word(text), text
+        assert sent_tokenize(text) == ref_sent(text), text
+
+
 # ---------------------------------------------------------------- hypothesis
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -210,6 +263,23 @@ def test_does_not_import_nltk():
         "assert t.word_tokenize('a dog. a cat.') == ['a', 'dog', '.', 'a', 'cat', '.']\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('nltk', 'regex')]\n"
         "assert not bad, bad\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_split_modules_load_nothing_at_import():
+    # The Punkt parameters and character tables also wait for the first call.
+    code = (
+        "import sys\n"
+        "import halluc.text.tokenize as t, halluc.text.punkt as p, halluc.text.regex_classes as c\n"
+        "assert (t._MODEL, p._PARAMS, c._CLASSES) == (None, None, None)\n"
+        "assert p.sent_tokenize('a dog. a cat.') == ['a dog.', 'a cat.']\n"
+        "assert p._PARAMS._ortho is None  # only after abbreviations, initials, numbers\n"
+        "assert t._MODEL is None and c._CLASSES is not None\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(

@@ -11,7 +11,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from decoding.tiny import FAMILIES, build   # noqa: E402
+from halluc.testing import FAMILIES, build   # noqa: E402
 
 
 def params(fn) -> set[str]:
@@ -81,8 +81,8 @@ def test_logits_processor_classes():
 
 
 def test_training_argument_names():
-    """halluc/finetune.py builds TrainingArguments from these names; none may be dropped silently."""
-    from halluc.finetune import training_argument_names
+    """halluc/pipelines/finetune/train.py builds TrainingArguments from these names; none may be dropped silently."""
+    from halluc.pipelines.finetune import training_argument_names
     from transformers import TrainingArguments
     missing = set(training_argument_names()) - params(TrainingArguments.__init__)
     assert not missing, f"TrainingArguments no longer takes {sorted(missing)}"

@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from halluc import viewer as V
+from halluc.commands import view as VC
 
 st_testing = pytest.importorskip("streamlit.testing.v1", reason="halluc view needs streamlit")
 AppTest = st_testing.AppTest
@@ -66,7 +67,7 @@ def files(tmp_path):
 
 def app(monkeypatch, files, images=None, query=None):
     monkeypatch.setenv(V.ENV, V.config(files, images))
-    at = AppTest.from_file(str(V.APP), default_timeout=60)
+    at = AppTest.from_file(str(VC.APP), default_timeout=60)
     if query:
         at.query_params.update(query)
     return at.run()
@@ -134,10 +135,10 @@ def test_draw_boxes_scales_up_and_colours_by_verdict():
 def test_cli_refuses_missing_file_and_passes_files_in_env(tmp_path, capsys):
     import argparse
     ap = argparse.ArgumentParser()
-    V.add_parser(ap.add_subparsers(dest="command"))
+    VC.add_parser(ap.add_subparsers(dest="command"))
     args = ap.parse_args(["view", str(tmp_path / "nope.jsonl")])
     assert args.func(args) == 2 and "nope.jsonl: no such file" in capsys.readouterr().err
-    cmd = V.command(8599)
+    cmd = VC.command(8599)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and "127.0.0.1" in cmd
     assert json.loads(V.config([tmp_path / "a b;rm.jsonl"]))["files"] == [str((tmp_path / "a b;rm.jsonl").resolve())]
 
@@ -158,19 +159,19 @@ def test_labels_are_relative_to_the_files_folder(tmp_path):
 
 def test_streamlit_settings_and_browser_flags():
     def opts(cmd):
-        assert cmd[1:5] == ["-m", "streamlit", "run", str(V.APP)]
+        assert cmd[1:5] == ["-m", "streamlit", "run", str(VC.APP)]
         rest = cmd[5:]
         return dict(zip(rest[::2], rest[1::2]))
-    quiet = opts(V.command(8600))
+    quiet = opts(VC.command(8600))
     assert quiet["--server.headless"] == "true" and quiet["--server.port"] == "8600"
     assert quiet["--server.showEmailPrompt"] == "false" and quiet["--browser.gatherUsageStats"] == "false"
-    shown = opts(V.command(8600, "0.0.0.0", open_browser=True))
+    shown = opts(VC.command(8600, "0.0.0.0", open_browser=True))
     assert shown["--server.headless"] == "false" and shown["--server.address"] == "0.0.0.0"
     assert shown["--server.showEmailPrompt"] == "false" and shown["--browser.gatherUsageStats"] == "false"
 
     import argparse
     ap = argparse.ArgumentParser()
-    V.add_parser(ap.add_subparsers(dest="command"))
+    VC.add_parser(ap.add_subparsers(dest="command"))
     assert ap.parse_args(["view", "f.jsonl"]).open is False
     assert ap.parse_args(["view", "f.jsonl", "--headless"]).open is False           # older scripts still work
     assert ap.parse_args(["view", "f.jsonl", "--open"]).open is True
@@ -180,17 +181,17 @@ def test_streamlit_settings_and_browser_flags():
 
 def test_help_documents_open_and_headless(capsys):
     with pytest.raises(SystemExit) as e:
-        V.main(["--help"])
+        VC.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert e.value.code == 0 and "--open" in out and "--headless" in out and "prompt" in out
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "-1", "99999", "http", "80.5", ""])
 def test_port_out_of_range_is_refused_at_parse_time(port, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(V.subprocess, "Popen", lambda *a, **k: pytest.fail("streamlit started"))
+    monkeypatch.setattr(VC.subprocess, "Popen", lambda *a, **k: pytest.fail("streamlit started"))
     f = write(tmp_path / "c.jsonl", [A1])
     with pytest.raises(SystemExit) as e:
-        V.main([str(f), "--port", port])
+        VC.main([str(f), "--port", port])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--port" in err and "1..65535" in err and len(err.strip().splitlines()) == 1, err
 
@@ -218,8 +219,8 @@ def test_bad_file_arguments_exit_2_before_streamlit(case, tmp_path, capsys, monk
     if case not in cases:
         pytest.skip("running as root: every file is readable")
     argv, expect = cases[case]
-    monkeypatch.setattr(V.subprocess, "Popen", lambda *a, **k: pytest.fail("streamlit started on bad input"))
-    assert V.main(argv) == 2
+    monkeypatch.setattr(VC.subprocess, "Popen", lambda *a, **k: pytest.fail("streamlit started on bad input"))
+    assert VC.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expect in err and len(err.strip().splitlines()) == 1, err
 
@@ -412,7 +413,7 @@ def free_port() -> int:
 def test_browser_renders_record(files, tmp_path, chromium):
     port = free_port()
     log = open(tmp_path / "streamlit.log", "w")
-    srv = subprocess.Popen([sys.executable, "-m", "halluc.viewer", *map(str, files), "--port", str(port), "--headless"],
+    srv = subprocess.Popen([sys.executable, "-m", "halluc.commands.view", *map(str, files), "--port", str(port), "--headless"],
                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)      # what `halluc view` runs
     try:
         wait_serving(port, srv, tmp_path / "streamlit.log", timeout=60)

@@ -13,7 +13,8 @@ from halluc.metrics.chair import Chair, Vocabulary, load_gt
 from halluc.world.generate import generate
 from halluc.world.language import noun_phrase, parse_caption
 from halluc.world.metrics import load_scenes, score_caption, score_world
-from halluc.world.scene import CLASSES, WorldConfig, relation_holds, sample_scene
+from halluc.geometry import relation_holds
+from halluc.world.scene import CLASSES, WorldConfig, sample_scene
 
 
 @pytest.fixture(scope="module")

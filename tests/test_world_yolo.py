@@ -11,8 +11,10 @@ import pytest
 pytest.importorskip("ultralytics")
 pytest.importorskip("safetensors")
 
-from detectors import world_yolo as wy  # noqa: E402
-from detectors.base import DETECTORS, Detection  # noqa: E402
+from detectors.base import Detection  # noqa: E402
+from halluc.registry import entry  # noqa: E402
+from halluc.world import detector as wy  # noqa: E402
+from halluc.world import detector_train as wt  # noqa: E402
 from detectors.postprocess import iou  # noqa: E402
 from halluc.world.scene import CLASSES, WorldConfig, render, sample_scene  # noqa: E402
 
@@ -44,7 +46,7 @@ def _scenes(n, seed, cfg=WorldConfig(), **force):
 
 
 def test_registered_and_assets_complete():
-    assert DETECTORS["world-yolo"] == "detectors.world_yolo:load"
+    assert entry("detector", "world-yolo").target == "halluc.world.detector:load"
     d = wy.ASSET_DIR
     for f in (wy.WEIGHTS_FILE, wy.YAML_FILE, wy.META_FILE, "README.md"):
         assert (d / f).is_file(), f
@@ -130,7 +132,7 @@ def test_recipe_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "w"
     t0 = time.perf_counter()
-    meta = wy.train(out, n_train=16, epochs=1, imgsz=64, batch=16, n_val=0, evaluate_after=False, verbose=False)
+    meta = wt.train(out, n_train=16, epochs=1, imgsz=64, batch=16, n_val=0, evaluate_after=False, verbose=False)
     assert time.perf_counter() - t0 < 20
     assert sorted(p.name for p in out.iterdir()) == sorted([wy.WEIGHTS_FILE, wy.YAML_FILE, wy.META_FILE])
     assert [p.name for p in tmp_path.iterdir()] == ["w"]          # no runs/ folder left behind

@@ -104,7 +104,7 @@ def test_convert_refuses_without_trust(tmp_path):
 def tiny_pt(tmp_path_factory):
     torch = pytest.importorskip("torch")
     pytest.importorskip("ultralytics")
-    from detectors.yolo import import_ultralytics
+    from detectors.yolo_folder import import_ultralytics
     from halluc.assets import asset_path
     torch.set_num_threads(1)
     ultralytics = import_ultralytics()
@@ -191,7 +191,7 @@ def test_fingerprint_hashes_safetensors_and_yaml(converted, tmp_path):
 
 def test_fused_checkpoint_converts(tiny_pt, tmp_path):
     """A .pt saved after fuse() has no batch norms: the folder rebuilds the fused layout."""
-    from detectors.yolo import import_ultralytics
+    from detectors.yolo_folder import import_ultralytics
     from detectors.yolo_convert import convert
     pt, names = tiny_pt
     m = import_ultralytics().YOLO(str(pt))
@@ -313,7 +313,7 @@ def test_yaml_cannot_run_code_or_unpickle(converted, tmp_path):
 # ---------------------------------------------------------------- the convert-yolo command
 
 def _cli(argv):
-    from detectors.yolo_convert import add_parser
+    from halluc.commands.convert_yolo import add_parser
     from halluc.command import Parser
     ap = Parser(prog="halluc")
     ap.add_argument("--debug", action="store_true")
@@ -349,7 +349,7 @@ def test_convert_yolo_command(tiny_pt, tmp_path, capsys):
 
 
 def _parser_help() -> str:
-    from detectors.yolo_convert import add_parser
+    from halluc.commands.convert_yolo import add_parser
     from halluc.command import Parser
     ap = Parser(prog="halluc")
     sub = ap.add_subparsers(dest="command")

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Iterable
 
 from halluc.assets import asset_path
-from halluc.records import atomic_write_json
-
-VARIANTS = ("singularize", "lemma")
+from halluc.paths import cache_dir
+from halluc.outputs import atomic_write_json
 
 # Two-token phrases the original scorer treats as one word (LisaAnne/Hallucination chair.py).
 COCO_COMPOUNDS = (
@@ -80,12 +79,6 @@ class Vocabulary:
         return cls(cls.parse_synonyms(text), coco_compound_map(), name="coco")
 
     @classmethod
-    def world(cls) -> "Vocabulary":
-        """The controlled world's builtin table (the ``synonyms.txt`` of every generated split), no compounds."""
-        from halluc.world.generate import synonyms_text
-        return cls(cls.parse_synonyms(synonyms_text()), {}, name="world")
-
-    @classmethod
     def from_file(cls, path: str | os.PathLike, compounds: dict[str, str] | None = None) -> "Vocabulary":
         """A synonym table for another world; multi-word synonyms become compounds by default. A file
         with no entry, or with a line whose first item (the canonical name) is empty, is an error."""
@@ -106,13 +99,9 @@ class Vocabulary:
 
 
 def _normaliser(variant: str):
-    if variant == "singularize":
-        from halluc.text.singularize import singularize
-        return lambda token_lists: [[singularize(t) for t in toks] for toks in token_lists]
-    if variant == "lemma":
-        from halluc.text.lemma import lemmatize_many
-        return lemmatize_many
-    raise ValueError(f"unknown CHAIR variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    """The variant's token normaliser (lists of tokens -> lists of normalised tokens), by registry name."""
+    from halluc.registry import resolve
+    return resolve("chair-variant", variant)
 
 
 _SENT_END = re.compile(r"[.!?][\"')\]]*\s*$")
@@ -231,9 +220,6 @@ def _read_json(path: Path):
         return json.load(f)
 
 
-from halluc.paths import cache_dir  # noqa: E402,F401  (re-exported for older imports)
-
-
 def load_gt(spec: str, variant: str = "singularize", vocab: Vocabulary | None = None,
             cache: Path | None = None) -> dict[str, set[str]]:
     """Ground-truth object sets per image id (as a string).
@@ -313,3 +299,62 @@ def build_gt(instances: list[Path], captions: list[Path], variant: str, vocab: V
                            f"({type(e).__name__}: {e}); a category name must be in the vocabulary") from None
     atomic_write_json(cached, {k: sorted(v) for k, v in gt.items()})
     return gt
+
+
+# ---------------------------------------------------------------- as a registered caption metric
+
+class ChairMetric:
+    """``halluc eval chair``: what the evaluate pipeline needs to know about CHAIR (its options, ground
+    truth, how a record names its image, the scorer, and the columns it prints)."""
+    name, kind = "chair", "captions"
+    description = ("CHAIR (Rohrbach et al. 2018) exactly as the published scorers. Records need an image_id "
+                   "and a caption (text/caption/answer).")
+    columns = ("chair_s", "chair_i", "recall", "len", "n_mentions")
+
+    def add_options(self, p) -> None:
+        from halluc.registry import names
+        p.add_argument("--variant", choices=names("chair-variant"), default="singularize",
+                       help="token normaliser: singularize (original CHAIR, SHIELD) or lemma (OPERA, "
+                            "HALC, lmms-eval); default %(default)s")
+        p.add_argument("--gt", default="builtin", help="ground truth: builtin (COCO 2014 tables), a JSON "
+                       "table {image_id: [objects]}, or a folder of COCO instances_*.json + captions_*.json")
+        p.add_argument("--synonyms", type=Path, help="synonym table for another vocabulary (default: COCO's)")
+        p.add_argument("--short", action="store_true",
+                       help="64-token protocol: drop the last incomplete sentence before scoring")
+        p.add_argument("--image-key", default="image_id", help="field holding the image id (default %(default)s)")
+
+    def tag(self, args) -> str:
+        return f"chair-{args.variant}"
+
+    def image_key(self, args) -> str:
+        return args.image_key
+
+    def ground_truth(self, args, items) -> dict:
+        from halluc.errors import BadInput
+        if args.gt == "builtin" and not args.synonyms:
+            from halluc.domains import plugin_for
+            claimed = [(it, p) for it in items if (p := plugin_for(it.rec, it.rec.get("image")))]
+            if claimed:    # a plug-in's image ids (100001, ...) are COCO ids too: scoring them here is silently wrong
+                it, p = claimed[0]
+                raise BadInput(f"{args.file}:{it.line}: {p.label} records ({len(claimed)} of {len(items)}, id "
+                               f"{it.id!r}); the builtin ground truth is COCO's. Score them with `halluc eval "
+                               f"{p.name}`, or pass their split's --gt and --synonyms")
+        self.vocab = Vocabulary.from_file(args.synonyms) if args.synonyms else Vocabulary.coco()
+        return load_gt(args.gt, args.variant, self.vocab)
+
+    def missing(self, args, image_id) -> str:
+        return f"image {image_id!r} is not in the ground truth ({args.gt})"
+
+    def text(self, args, text: str) -> str:
+        return drop_incomplete_sentence(text) if args.short else text
+
+    def score(self, args, rows, gt) -> ChairResult:
+        res = Chair(self.vocab, args.variant).score(rows, gt)
+        res.totals.update(short=args.short, gt=args.gt)
+        return res
+
+    def title(self, args) -> str:
+        return f"CHAIR ({args.variant}, gt={args.gt}{', short' if args.short else ''})"
+
+
+METRIC = ChairMetric()

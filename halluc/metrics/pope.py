@@ -62,8 +62,6 @@ def parse_vlmevalkit(text: str, label: str | None = None) -> str:
     return "yes" if yes and not no else "no" if no and not yes else "unknown"
 
 
-PARSERS = {"original": parse_original, "vcd": parse_vcd, "strict": parse_strict,
-           "vlmevalkit": parse_vlmevalkit}
 
 
 @dataclass
@@ -98,9 +96,8 @@ def load_questions(spec: str, report: ReadReport | None = None, strict: bool = F
 
 
 def score_pope(answers: dict[str, str], questions: dict[str, dict], parser: str = "vcd") -> PopeResult:
-    if parser not in PARSERS:
-        raise ValueError(f"unknown POPE parser {parser!r}; valid: {', '.join(PARSERS)}")
-    parse = PARSERS[parser]
+    from halluc.registry import resolve
+    parse = resolve("pope-parser", parser)
     res = PopeResult()
     tp = fp = tn = fn = unknown = n_yes = bad_label = 0
     for qid, q in questions.items():
@@ -136,3 +133,28 @@ def score_pope(answers: dict[str, str], questions: dict[str, dict], parser: str 
         "bad_labels": bad_label,
     }
     return res
+
+
+# ---------------------------------------------------------------- as a registered metric
+
+class PopeMetric:
+    """``halluc eval pope``: answers joined to questions by question_id."""
+    name, kind = "pope", "answers"
+    description = "POPE (Li et al. 2023). Answers are matched to questions by question_id, never by line order."
+    columns = ("accuracy", "precision", "recall", "f1", "yes_ratio", "unknown")
+
+    def add_options(self, p) -> None:
+        from halluc.registry import names
+        p.add_argument("--questions", required=True,
+                       help="POPE question file, or builtin " + "|".join(BUILTIN_QUESTIONS))
+        p.add_argument("--parser", choices=names("pope-parser"), default="vcd",
+                       help="answer parser; results always name it (default %(default)s)")
+
+    def tag(self, args) -> str:
+        return f"pope-{args.parser}"
+
+    def title(self, args) -> str:
+        return f"POPE ({args.parser} parser, questions={args.questions})"
+
+
+METRIC = PopeMetric()

@@ -176,3 +176,8 @@ def singularize(word: str) -> str:
         if rule.search(word):
             return rule.sub(repl, word)
     return word
+
+
+def singularize_many(token_lists) -> list[list[str]]:
+    """Every token of every list singularised (CHAIR's normaliser, list-of-captions form)."""
+    return [[singularize(t) for t in toks] for toks in token_lists]

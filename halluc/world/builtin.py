@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from halluc.metrics.chair import cache_dir
+from halluc.paths import cache_dir
 from halluc.world.scene import WorldConfig
 
 # name -> (split, default number of scenes)
@@ -52,3 +52,19 @@ def split_dir(name: str, n: int | None = None, seed: int = 0, cfg: WorldConfig =
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return d
+
+
+def dataset_items(name: str) -> dict:
+    """A builtin world dataset (registry kind ``dataset``) as the decode pipeline reads it: caption
+    splits as (id, image path, image id) with the world's prompt and caption length; POPE splits as
+    their question file and image folder."""
+    import json
+    from halluc.world.language import PROMPT_DESCRIBE
+    d = split_dir(name)                      # generated into the cache on first use
+    if name in POPE_DATASETS:
+        return {"kind": "question", "questions": d / f"pope_{POPE_DATASETS[name]}.jsonl", "images": d, "prefix": name,
+                "dir": d}
+    with open(d / "scenes.jsonl", encoding="utf-8") as f:
+        scenes = [json.loads(line) for line in f]
+    return {"kind": "caption", "prompt": PROMPT_DESCRIBE, "max_new_tokens": 96, "dir": d,
+            "items": [(f"{name}/{s['image_id']}", d / s["image"], s["image_id"]) for s in scenes]}

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from halluc.records import atomic_write_json, atomic_write_text
+from halluc.outputs import atomic_write_json, atomic_write_text
 from halluc.world.language import caption, questions
-from halluc.world.scene import CLASSES, Scene, WorldConfig, relation, render, sample_scene
+from halluc.geometry import dominant_relation
+from halluc.world.scene import CLASSES, Scene, WorldConfig, render, sample_scene
 
 SPLITS = ("train", "test", "bias", "control", "bias-hard", "pope")
 # Seeds differ per split so that no evaluation scene repeats a training scene.
@@ -112,7 +113,7 @@ def generate(out: str | os.PathLike, split: str, n: int, seed: int = 0, base: Wo
         s, pair = _scene_for(split, cfg, rng, i)
         render(s, cfg, rng).save(out / "images" / f"{s.id}.png", optimize=False)
         vis = s.visible()
-        rels = [[a_i, relation(vis[a_i], vis[b_i]), b_i] for a_i in range(len(vis)) for b_i in range(len(vis)) if a_i != b_i]
+        rels = [[a_i, dominant_relation(vis[a_i].box, vis[b_i].box), b_i] for a_i in range(len(vis)) for b_i in range(len(vis)) if a_i != b_i]
         cap = caption(s, cfg, rng)
         rec = {**s.to_json(), "image_id": image_id(split, i), "image": f"images/{s.id}.png", "caption": cap,
                "relations": rels}

@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from halluc.world.scene import CLASSES, COLOURS, SIZES, Obj, Scene, WorldConfig, relation
+from halluc.geometry import AXIS_RELATIONS, dominant_relation
+from halluc.text.english import NUMBERS as ENGLISH_NUMBERS
+from halluc.text.english import article, plural
+from halluc.world.scene import CLASSES, COLOURS, SIZES, Obj, Scene, WorldConfig
 
-NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
-RELATIONS = ("left of", "right of", "above", "below", "next to")
-PLURAL = {c: (c + "es" if c.endswith(("s", "x", "sh", "ch")) else c + "s") for c in CLASSES}
+NUMBERS = ENGLISH_NUMBERS[:7]                      # the builtin model's word-level vocabulary stops at six
+RELATIONS = AXIS_RELATIONS
+PLURAL = {c: plural(c) for c in CLASSES}
 SINGULAR = {**{p: c for c, p in PLURAL.items()}, **{c: c for c in CLASSES}}
 PROMPT_DESCRIBE = "describe the image ."
-
-
-def article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
 
 
 def noun_phrase(n: int, size: str | None, colour: str | None, cls: str) -> str:
@@ -70,7 +69,7 @@ def caption(scene: Scene, cfg: WorldConfig, rng: np.random.Generator, max_relati
         pairs = [(a, b) for i, a in enumerate(singles) for b in singles[i + 1:]]
         for j in rng.permutation(len(pairs))[:max_relations]:
             a, b = pairs[int(j)]
-            sents.append(f"the {a.cls} is {relation(a, b)} the {b.cls} .")
+            sents.append(f"the {a.cls} is {dominant_relation(a.box, b.box)} the {b.cls} .")
     return " ".join(sents)
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from halluc.world.language import parse_caption
-from halluc.world.scene import WorldConfig, relation_holds
+from halluc.geometry import relation_holds
+from halluc.world.scene import WorldConfig
 
 DEFAULT_PAIRS = WorldConfig().pairs
 
@@ -132,3 +133,61 @@ def score_world(items, scenes: dict[str, dict], pairs=DEFAULT_PAIRS) -> WorldRes
         "n_relation_claims": agg["rel_n"], "n_count_claims": agg["count_n"],
     }
     return res
+
+
+# ---------------------------------------------------------------- as a registered caption metric
+
+def find_scenes(items, dirs=None) -> dict:
+    """Scenes of the world split folders ``dirs``; without them, of the splits the records' images lie in,
+    else of the builtin splits their image_ids name (100000 x split index + n)."""
+    from halluc.world.domain import split_of
+    dirs = list(dirs or [])
+    if not dirs:
+        dirs = list(dict.fromkeys(d for d in (split_of(it.rec.get("image")) for it in items) if d))
+    if not dirs:
+        from halluc.world.builtin import DATASETS, split_dir
+        from halluc.world.generate import SPLITS
+        splits = {int(it.rec.get("image_id", 0)) // 100000 for it in items if str(it.rec.get("image_id", "")).isdigit()}
+        names = {v[0]: k for k, v in DATASETS.items()}
+        dirs = [split_dir(names[SPLITS[i]]) for i in sorted(splits) if i < len(SPLITS) and SPLITS[i] in names]
+    scenes = {}
+    for d in dirs:
+        scenes.update(load_scenes(d))
+    return scenes
+
+
+class WorldMetric:
+    """``halluc eval world``: the world's metrics as the evaluate pipeline runs them."""
+    name, kind = "world", "captions"
+    description = ("Score captions of controlled-world scenes against their exact ground truth. "
+                   "Records need an image_id (the world's integer ids) and a text.")
+    columns = ("chair_s", "chair_i", "recall", "partner_rate", "partner_rate_control", "attribute_error",
+               "relation_error", "count_error")
+
+    def add_options(self, p) -> None:
+        p.add_argument("--world", type=Path, action="append", help="world split folder(s) holding scenes.jsonl "
+                       "(default: found from the records' image paths, else the builtin splits)")
+
+    def tag(self, args) -> str:
+        return "world"
+
+    def image_key(self, args) -> str:
+        return "image_id"
+
+    def ground_truth(self, args, items) -> dict:
+        return find_scenes(items, args.world)
+
+    def missing(self, args, image_id) -> str:
+        return f"scene {image_id!r} not found in the world splits"
+
+    def text(self, args, text: str) -> str:
+        return text
+
+    def score(self, args, rows, scenes) -> WorldResult:
+        return score_world(rows, scenes)
+
+    def title(self, args) -> str:
+        return "world metrics"
+
+
+METRIC = WorldMetric()

@@ -192,30 +192,6 @@ def _force(cfg, rng, objs, force, weights):
     return out
 
 
-# ---------------------------------------------------------------- relations
-
-def relation(a: Obj, b: Obj) -> str:
-    """The spatial relation of a to b from their boxes: the dominant axis of the centre offset."""
-    ax, ay = (a.box[0] + a.box[2]) / 2, (a.box[1] + a.box[3]) / 2
-    bx, by = (b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2
-    dx, dy = bx - ax, by - ay
-    if abs(dx) >= abs(dy):
-        return "left of" if dx > 0 else "right of"
-    return "above" if dy > 0 else "below"
-
-
-def relation_holds(rel: str, a: list[float], b: list[float], cell: float) -> bool:
-    """Does ``a REL b`` hold for boxes a, b? "next to" means neighbouring cells (centres within 1.5 cells)."""
-    ax, ay = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    bx, by = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-    dx, dy = bx - ax, by - ay
-    if rel == "next to":
-        return math.hypot(dx, dy) <= 1.5 * cell
-    horiz = abs(dx) >= abs(dy)
-    return {"left of": horiz and dx > 0, "right of": horiz and dx < 0,
-            "above": not horiz and dy > 0, "below": not horiz and dy < 0}.get(rel, False)
-
-
 # ---------------------------------------------------------------- drawing
 
 def _shape_polygons(cls: str, x0: float, y0: float, s: float) -> list[tuple[str, list]]:

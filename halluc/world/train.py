@@ -10,11 +10,11 @@ object recall 0.33 after 34 minutes). So
    short questions (existence, colour, count). Loss on the answer tokens only, plus three helpers:
    attention supervision, one hop per layer (layer 0 fetches the latest shape word, layer 1 finds
    the cells of the object it names, layer 2 the cells of the object named next; see
-   ``look_targets``), an alignment loss that puts each image token near the embeddings of the
-   words naming its cell (``align_loss``), and a read-out loss that keeps each cell's class, colour
-   and size readable at the inputs of layers 1 and 2 (``keep_loss``). Without the first two, 3000
-   steps gave recall 0.76 and existence answers at chance; without the third, colours came out at
-   chance (attribute accuracy 0.58). The result is still a plain LlavaForConditionalGeneration.
+   ``look_targets`` in train_examples.py), an alignment loss that puts each image token near the
+   embeddings of the words naming its cell (``align_loss``), and a read-out loss that keeps each
+   cell's class, colour and size readable at the inputs of layers 1 and 2 (``keep_loss``; both
+   in train_losses.py). Without the first two, 3000 steps gave recall 0.76 and existence answers
+   at chance; without the third, colours came out at chance (attribute accuracy 0.58). The result is still a plain LlavaForConditionalGeneration.
 The training split hides some co-occurring partners while still naming them (see
 ``halluc.world.scene``): that is where the planted hallucination comes from.
 """
@@ -28,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from halluc.world.language import SINGULAR, caption, parse_caption, questions, tokens
+from halluc.world.language import caption, questions
 from halluc.world.scene import CLASSES, COLOURS, SIZES, WorldConfig, render, sample_scene
 from halluc.world.generate import SPLIT_SEED_OFFSET, split_config
-from halluc.world.vlm import VlmSpec, build, format_prompt, save
+from halluc.world.train_examples import SLOT_FIELDS, collate, encode_examples
+from halluc.world.train_losses import KEEP_SIZES, align_loss, keep_loss, look_loss
+from halluc.world.vlm import VlmSpec, build, save
 
 
 @dataclass
@@ -134,194 +136,18 @@ def train_tower(model, pix, labels, cfg: TrainConfig, log=print):
     return head, losses
 
 
-def _cells(scene, cls: str, size=None, colour=None) -> list[int]:
-    return [o.cell for o in scene.visible()
-            if o.cls == cls and size in (None, o.size) and colour in (None, o.colour)]
-
-
-# Attention-supervision slots: which (layer, head) of TrainConfig each one trains.
-NEXT, WORD, NAMED = 0, 1, 2
-SLOT_FIELDS = ("look_next", "look_word", "look_named")
-ADJECTIVES = frozenset(SIZES) | frozenset(COLOURS)
-
-
-def look_targets(scene, answer: str, question: str | None = None) -> list[tuple[int, int, list[int]]]:
-    """Where the model should look while writing ``answer``: (slot, answer token index k, keys).
-
-    The position that predicts answer token k (the one holding token k-1) is told, one hop per layer:
-    WORD (layer 0): the latest shape word written so far, with its size and colour words (keys are
-    answer token indices; for a question, the asked shape word in the prompt, added by
-    ``encode_examples``); NAMED (layer 1): the cells of the object that word names (for a question,
-    of the shape asked about); NEXT (layer 2, captions only): the cells of the object token k
-    belongs to. So naming the next object in reading order becomes "the first occupied cell after
-    the one just named", one hop from what layer 1 found. Why not fewer layers: the previous
-    recipe asked layer 0 for the object just named, which a layer that sees only token identities
-    cannot know at a separator; captions then repeated the last object or skipped one.
-    Hidden partners have no cells and get no cell targets, so the model still learns to name them
-    from language alone (the planted prior).
-    """
-    if question is not None:
-        shape = [SINGULAR[t] for t in tokens(question) if t in SINGULAR]
-        cells = _cells(scene, shape[0]) if shape else []
-        return [(NAMED, 0, cells)] if cells else []
-    toks = tokens(answer)
-    mentions = {m.end - 1: m for m in parse_caption(answer).mentions}     # keyed by the noun's index
-    nouns = [i for i, t in enumerate(toks) if t in SINGULAR]
-    out = []
-    for j, i in enumerate(nouns):
-        m = mentions.get(i)
-        if m is not None:                                   # "a small blue moon"
-            cells = _cells(scene, m.cls, m.size, m.colour)
-            named, words = range(m.start, m.end), [w for w in range(m.start, i) if toks[w] in ADJECTIVES] + [i]
-        elif toks[i - 1] == "the":                          # a relation's "the star": the one single star
-            cells = _cells(scene, SINGULAR[toks[i]])
-            cells, named, words = (cells if len(cells) == 1 else []), [i], [i]
-        else:
-            cells, named, words = [], [], [i]
-        out += [(NEXT, k, cells) for k in named] if cells else []
-        stop = nouns[j + 1] if j + 1 < len(nouns) else len(toks)
-        for k in range(i + 1, stop + 1):                    # positions i .. stop-1 predict k
-            out.append((WORD, k, words))
-            out += [(NAMED, k, cells)] if cells else []
-    return out
-
-
-def encode_examples(processor, texts, n_img: int, scenes=None):
-    """Token ids and label masks for every (scene, prompt, answer) example, built exactly as the
-    processor builds prompts (one <image> expanded to n_img tokens), answer + </s> supervised."""
-    tok = processor.tokenizer
-    img_id = tok.convert_tokens_to_ids("<image>")
-    cache: dict[str, list[int]] = {}
-
-    def ids(text):
-        if text not in cache:
-            cache[text] = tok(text, add_special_tokens=False)["input_ids"]
-        return cache[text]
-
-    def prompt_ids(q):
-        out = []
-        for t in ids(format_prompt(q)):
-            out += [img_id] * n_img if t == img_id else [t]
-        return out
-    shape_ids = set(tok.convert_tokens_to_ids(list(SINGULAR)))
-
-    def looks(i, prompt, answer, question=None):
-        """(slot, answer token index, absolute key positions), see ``look_targets``: cells are
-        image token positions, WORD keys answer tokens (or, for a question, its shape word)."""
-        if not scenes:
-            return []
-        first = prompt.index(img_id)
-        out = [(sl, k, [(len(prompt) if sl == WORD else first) + c for c in keys])
-               for sl, k, keys in look_targets(scenes[i], answer, question)]
-        if question is not None:
-            words = [j for j, t in enumerate(prompt) if t in shape_ids]
-            out += [(WORD, 0, words[-1:])] if words else []
-        return out
-    caps, qas = [], []
-    for i, (cap, qa) in enumerate(texts):
-        p = prompt_ids("describe the image .")
-        caps.append((i, p, ids(cap) + [tok.eos_token_id], looks(i, p, cap)))
-        for q, a in qa:
-            p = prompt_ids(q)
-            qas.append((i, p, ids(a) + [tok.eos_token_id], looks(i, p, a, q)))
-    return caps, qas
-
-
-def collate(batch, pix, pad_id: int):
-    """Right-padded ids, mask and labels; ``look`` holds index tensors (rows, query positions,
-    key positions, target group, slot): the query is the position one before an answer token
-    (the one that predicts it), the keys what it should attend to (see ``encode_examples``)."""
-    import torch
-    L = max(len(p) + len(a) for _, p, a, _ in batch)
-    ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), L), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), L), dtype=torch.long)
-    rows, pos, keys, grp, slot = [], [], [], [], []      # grp: which target each key belongs to
-    for r, (_, p, a, look) in enumerate(batch):
-        seq = p + a
-        ids[r, :len(seq)] = torch.tensor(seq)
-        labels[r, len(p):len(seq)] = torch.tensor(a)
-        mask[r, :len(seq)] = 1
-        for sl, k, targets in look:
-            g = grp[-1] + 1 if grp else 0
-            for key in targets:
-                rows.append(r), pos.append(len(p) + k - 1), keys.append(key), grp.append(g), slot.append(sl)
-    look = tuple(torch.tensor(x, dtype=torch.long) for x in (rows, pos, keys, grp, slot))
-    return ids, mask, labels, pix[[b[0] for b in batch]], look
-
-
-def look_loss(attentions, look, cfg: TrainConfig):
-    """-log of the attention mass that the supervised head puts on the target cells, averaged
-    over targets. Why: captioning loss alone teaches a 3-layer LM to read the image slowly (it
-    must learn, from the next-token loss only, to point at the right cell before it can name
-    it); telling one head where to look makes naming a one-hop read-out."""
-    import torch
-    rows, pos, keys, grp, slot = look
-    if len(grp) == 0:
-        return attentions[0].sum() * 0
-    a = torch.zeros(len(grp), dtype=attentions[0].dtype)
-    for s, name in enumerate(SLOT_FIELDS):
+def _check_look_heads(model, cfg: TrainConfig) -> None:
+    tc = model.config.text_config
+    for name in SLOT_FIELDS:
         layer, head = getattr(cfg, name)
-        sel = slot == s
-        a = a.index_put((sel.nonzero()[:, 0],), attentions[layer][rows[sel], head, pos[sel], keys[sel]])
-    mass = torch.zeros(int(grp.max()) + 1, dtype=a.dtype).index_add_(0, grp, a)
-    return -torch.log(mass + 1e-6).mean()
+        if not (0 <= layer < tc.num_hidden_layers and 0 <= head < tc.num_attention_heads):
+            raise ValueError(f"TrainConfig.{name}={(layer, head)}: the LM has {tc.num_hidden_layers} layers x "
+                             f"{tc.num_attention_heads} heads; pick one inside, or set attn_sup=0")
 
 
-def align_loss(model, image_tokens, targets, temperature: float = 0.1):
-    """Cross-entropy of each occupied cell's image token against the words that name it (its
-    class, colour and size: ``targets``, vocabulary ids per cell, -100 for none), scored by cosine
-    similarity with the LM's input embeddings.
-
-    Why: matching a word to the cells that hold it is the hop the LM learned slowest (attention
-    mass 0.4-0.5 after 800 steps); with image tokens near the embeddings of their words, a head
-    matches them with a near-identity query-key map (LLaVA's first stage aligns its projector for
-    the same reason). Cosine, not dot product: the scale of image tokens is left alone (see
-    ``train_lm``)."""
-    import torch.nn.functional as F
-    emb = F.normalize(model.get_input_embeddings().weight, dim=-1)
-    logits = (F.normalize(image_tokens, dim=-1) @ emb.T / temperature).flatten(0, 1)   # (B*cells, vocab)
-    return sum(F.cross_entropy(logits, t.flatten(), ignore_index=-100) for t in targets)
-
-
-KEEP_SIZES = (len(CLASSES) + 1, len(COLOURS), len(SIZES))   # class-or-empty, colour, size
-
-
-def keep_loss(model, hidden_states, img_mask, heads, targets):
-    """Cross-entropy of linear read-outs of each cell's class, colour and size from the input of
-    each layer in ``heads`` (after that layer's RMSNorm: exactly what its attention reads),
-    at the image positions. ``targets``: per-cell class (0 = empty), colour and size ids.
-
-    Why: the LM writes a huge vector into the image positions in layer 0 (norm ~1.6 -> ~650, an
-    attention-sink pattern); it keeps class and size readable but buries colour (a linear probe
-    finds it in 100 % of cells at the LM input, 29 % at the input of layer 2, where the caption
-    reads the next object), so captions named the right shapes in the wrong colours. The heads
-    are training-only; the loss asks the layers before the read-out not to overwrite the cell."""
-    import torch.nn.functional as F
-    lm = model.model.language_model
-    total = 0
-    for layer, head in heads.items():
-        logits = head(lm.layers[layer].input_layernorm(hidden_states[layer][img_mask]))
-        for part, t in zip(logits.split(KEEP_SIZES, dim=-1), targets):
-            total = total + F.cross_entropy(part, t.flatten(), ignore_index=-100)
-    return total
-
-
-def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=print, cells=None):
-    """Stage 2: projector + language model from scratch, tower frozen. ``scenes`` feed the
-    attention supervision, ``cells`` (per-cell class, colour, size labels from ``make_data``) the
-    alignment loss; without them that part is off."""
+def _freeze_tower_scale_projector(model, cfg: TrainConfig):
+    """Tower frozen; the projector's output layer shrunk to the words' scale. Returns the projector."""
     import torch
-    n_img = model.config.image_seq_length
-    caps, qas = encode_examples(processor, texts, n_img, scenes if cfg.attn_sup else None)
-    if cfg.attn_sup:
-        tc = model.config.text_config
-        for name in SLOT_FIELDS:
-            layer, head = getattr(cfg, name)
-            if not (0 <= layer < tc.num_hidden_layers and 0 <= head < tc.num_attention_heads):
-                raise ValueError(f"TrainConfig.{name}={(layer, head)}: the LM has {tc.num_hidden_layers} layers x "
-                                 f"{tc.num_attention_heads} heads; pick one inside, or set attn_sup=0")
-        model.set_attn_implementation("eager")          # attention weights are needed for the loss
     for p in model.model.vision_tower.parameters():
         p.requires_grad_(False)
     # The tower's last-layer features have a norm of ~60 while word embeddings start near 0.3; a
@@ -331,6 +157,22 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=pr
         proj = model.model.multi_modal_projector
         proj.linear_2.weight.mul_(cfg.projector_scale)
         proj.linear_2.bias.zero_()
+    return proj
+
+
+def _keep_heads(model, cfg: TrainConfig) -> dict:
+    """The training-only linear read-outs of ``keep_loss``, one per layer of ``cfg.keep_layers``."""
+    import torch
+    hidden, n_layers = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
+    if not all(0 <= layer < n_layers for layer in cfg.keep_layers):
+        raise ValueError(f"TrainConfig.keep_layers={cfg.keep_layers}: the LM has layers 0..{n_layers - 1}; "
+                         "pick those whose input must still name each cell, or set keep=0")
+    return {layer: torch.nn.Linear(hidden, sum(KEEP_SIZES)) for layer in cfg.keep_layers}
+
+
+def _lm_optimizer(model, proj, cfg: TrainConfig, use_keep: bool):
+    """(optimizer, parameters to clip, keep heads): the projector in its own, slower group."""
+    import torch
     params = [p for p in model.parameters() if p.requires_grad]
     # Image tokens only matter up to scale (the LM's RMSNorm divides it out), so Adam's fixed-size
     # steps make them grow like a random walk; at the LM's rate they reached norm ~800 (text ~1),
@@ -338,58 +180,91 @@ def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=pr
     # classes. A slower projector keeps them near the text's scale.
     proj_params = list(proj.parameters())
     rest = [p for p in params if all(p is not q for q in proj_params)]
-    use_keep = bool(cfg.keep) and cells is not None
-    keep_heads = {}
-    if use_keep:
-        hidden, n_layers = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
-        if not all(0 <= layer < n_layers for layer in cfg.keep_layers):
-            raise ValueError(f"TrainConfig.keep_layers={cfg.keep_layers}: the LM has layers 0..{n_layers - 1}; "
-                             "pick those whose input must still name each cell, or set keep=0")
-        keep_heads = {layer: torch.nn.Linear(hidden, sum(KEEP_SIZES)) for layer in cfg.keep_layers}
+    keep_heads = _keep_heads(model, cfg) if use_keep else {}
     head_params = [p for h in keep_heads.values() for p in h.parameters()]
     params += head_params                           # clipped with the rest; dropped after training
     opt = torch.optim.AdamW([{"params": rest + head_params, "scale": 1.0},
                              {"params": proj_params, "scale": cfg.projector_lr}],
                             lr=cfg.lm_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    return opt, params, keep_heads
+
+
+def _cell_words(tok, cells):
+    """Per-cell labels -> the vocabulary ids of the words that name them (class, colour, size; -100 for none)."""
+    import torch
+    cls, col, size = cells
+    cell_words = []
+    for lab, words in ((cls - 1, CLASSES), (col, COLOURS), (size, SIZES)):   # class 0 = empty: none
+        ids_ = torch.tensor(tok.convert_tokens_to_ids(list(words)))
+        cell_words.append(torch.where(lab >= 0, ids_[lab.clamp(min=0)], torch.full_like(lab, -100)))
+    return cell_words
+
+
+@dataclass
+class _Helpers:
+    """What one step's helper losses need, fixed for the run (``cell_words`` None: alignment off)."""
+    img_id: int
+    n_img: int
+    cell_words: list | None
+    keep_heads: dict
+    cells: tuple | None
+    use_keep: bool
+
+
+def _draw_batch(rng, caps, qas, cfg: TrainConfig) -> list:
+    # Captions (~65 tokens) and questions (~28) go in separate batches so that short rows are
+    # not padded to caption length; question batches are twice as large for the same cost.
+    if rng.random() < cfg.caption_share:
+        return [caps[int(j)] for j in rng.integers(len(caps), size=cfg.lm_batch)]
+    return [qas[int(j)] for j in rng.integers(len(qas), size=2 * cfg.lm_batch)]
+
+
+def _step_losses(model, batch, pix, pad: int, cfg: TrainConfig, h: _Helpers):
+    """One forward pass: (caption/QA loss, look, align, keep losses); a helper that is off is 0."""
+    ids, mask, labels, px, look = collate(batch, pix, pad)
+    use_align = h.cell_words is not None
+    out = model(input_ids=ids, attention_mask=mask, pixel_values=px, labels=labels,
+                output_attentions=bool(cfg.attn_sup), output_hidden_states=use_align or h.use_keep)
+    aux = look_loss(out.attentions, look, cfg) if cfg.attn_sup else out.loss * 0
+    al = out.loss * 0
+    rows, img = [b[0] for b in batch], ids == h.img_id
+    if use_align:
+        tokens_in = out.hidden_states[0][img].view(len(batch), h.n_img, -1)
+        al = align_loss(model, tokens_in, [w[rows] for w in h.cell_words])
+    kp = out.loss * 0
+    if h.use_keep:
+        kp = keep_loss(model, out.hidden_states, img, h.keep_heads, [c[rows] for c in h.cells])
+    return out.loss, aux, al, kp
+
+
+def train_lm(model, processor, pix, texts, cfg: TrainConfig, scenes=None, log=print, cells=None):
+    """Stage 2: projector + language model from scratch, tower frozen. ``scenes`` feed the
+    attention supervision, ``cells`` (per-cell class, colour, size labels from ``make_data``) the
+    alignment loss; without them that part is off."""
+    n_img = model.config.image_seq_length
+    caps, qas = encode_examples(processor, texts, n_img, scenes if cfg.attn_sup else None)
+    if cfg.attn_sup:
+        _check_look_heads(model, cfg)
+        model.set_attn_implementation("eager")          # attention weights are needed for the loss
+    proj = _freeze_tower_scale_projector(model, cfg)
+    use_keep = bool(cfg.keep) and cells is not None
+    opt, params, keep_heads = _lm_optimizer(model, proj, cfg, use_keep)
     rng = np.random.default_rng(cfg.seed + 1)
     model.train()
     model.model.vision_tower.eval()
     t0 = time.time()
-    pad = processor.tokenizer.pad_token_id
     tok = processor.tokenizer
-    img_id = tok.convert_tokens_to_ids("<image>")
     use_align = bool(cfg.align) and cells is not None
-    if use_align:                                   # per-cell labels -> the words that name them
-        cls, col, size = cells
-        cell_words = []
-        for lab, words in ((cls - 1, CLASSES), (col, COLOURS), (size, SIZES)):   # class 0 = empty: none
-            ids_ = torch.tensor(tok.convert_tokens_to_ids(list(words)))
-            cell_words.append(torch.where(lab >= 0, ids_[lab.clamp(min=0)], torch.full_like(lab, -100)))
+    h = _Helpers(tok.convert_tokens_to_ids("<image>"), n_img, _cell_words(tok, cells) if use_align else None,
+                 keep_heads, cells, use_keep)
     losses = []
     for step in range(cfg.lm_steps):
         for g in opt.param_groups:
             g["lr"] = cfg.lm_lr * g["scale"] * _cosine(step, cfg.lm_steps, cfg.warmup)
-        # Captions (~65 tokens) and questions (~28) go in separate batches so that short rows are
-        # not padded to caption length; question batches are twice as large for the same cost.
-        if rng.random() < cfg.caption_share:
-            batch = [caps[int(j)] for j in rng.integers(len(caps), size=cfg.lm_batch)]
-        else:
-            batch = [qas[int(j)] for j in rng.integers(len(qas), size=2 * cfg.lm_batch)]
-        ids, mask, labels, px, look = collate(batch, pix, pad)
-        out = model(input_ids=ids, attention_mask=mask, pixel_values=px, labels=labels,
-                    output_attentions=bool(cfg.attn_sup), output_hidden_states=use_align or use_keep)
-        aux = look_loss(out.attentions, look, cfg) if cfg.attn_sup else out.loss * 0
-        al = out.loss * 0
-        rows, img = [b[0] for b in batch], ids == img_id
-        if use_align:
-            tokens_in = out.hidden_states[0][img].view(len(batch), n_img, -1)
-            al = align_loss(model, tokens_in, [w[rows] for w in cell_words])
-        kp = out.loss * 0
-        if use_keep:
-            kp = keep_loss(model, out.hidden_states, img, keep_heads, [c[rows] for c in cells])
-        total = out.loss + cfg.attn_sup * aux + cfg.align * al + cfg.keep * kp
-        _update(opt, params, total)
-        losses.append(out.loss.item())              # the caption/QA loss alone; the helpers are logged beside it
+        batch = _draw_batch(rng, caps, qas, cfg)
+        loss, aux, al, kp = _step_losses(model, batch, pix, tok.pad_token_id, cfg, h)
+        _update(opt, params, loss + cfg.attn_sup * aux + cfg.align * al + cfg.keep * kp)
+        losses.append(loss.item())                  # the caption/QA loss alone; the helpers are logged beside it
         if step % cfg.log_every == 0 or step == cfg.lm_steps - 1:
             norm = proj.linear_2.weight.norm().item()
             log(f"lm step {step:5d}  loss {losses[-1]:.3f}  look {aux.item():.3f}  align {al.item():.3f}  keep {kp.item():.3f}  "

@@ -1,4 +1,6 @@
-"""``halluc view``: browse corrected captions in a local Streamlit app (read-only).
+"""The viewer behind ``halluc view`` (halluc/commands/view.py): browse corrected captions in a local
+Streamlit app, read-only. This package holds the pure helpers (no Streamlit import, testable alone);
+``halluc/viewer/app.py`` is the page.
 
     halluc view runs/x/corrected.jsonl                          # http://127.0.0.1:8501
     halluc view greedy.jsonl vcd.jsonl corrected.jsonl --port 8600   # several files, joined by id
@@ -6,21 +8,18 @@
     halluc view corrected.jsonl --open                          # also open it in a web browser
     # deep link to one record: http://127.0.0.1:8501/?id=world-bias/200001
 
-The app (``halluc/viewer_app.py``) lists the records of every file, filters them, and shows one id at
+The app (``halluc/viewer/app.py``) lists the records of every file, filters them, and shows one id at
 a time across all files: the image with the detector's boxes coloured by verdict, original and
 corrected text with the edits highlighted, and the claims with their evidence; run metrics on top.
 
 Images are read only from under the allowed image roots; any other path is refused (shown, not read):
 - with ``--images DIR``: DIR alone; relative image paths (and COCO ``image_id``s) are taken from DIR;
 - without it: the directories of the input files (relative image paths are taken from the record's
-  own file's directory) and, for world records (ids ``world-…``), the halluc world cache
-  (``$HALLUC_CACHE/world``, default ``~/.cache/halluc/world``), where ``halluc decode`` puts the
-  builtin splits' images.
+  own file's directory) and, for records a plug-in domain claims, its image folders (the world's:
+  ``$HALLUC_CACHE/world``, where ``halluc decode`` puts the builtin splits' images).
 Paths are resolved (``..`` and symlinks followed) before the check.
 
 The file list reaches the app in the environment variable ``HALLUC_VIEW`` (JSON), never through a shell.
-This module holds the pure helpers the app uses (no Streamlit import), so they are testable alone.
-
 Streamlit is started with its settings on its command line (they override any ``~/.streamlit`` or
 ``./.streamlit`` config): no usage statistics, no first-run e-mail prompt (``server.showEmailPrompt``
 false: without it, a machine with no ``~/.streamlit/credentials.toml`` waits on that prompt forever
@@ -29,103 +28,21 @@ The page names files and images relative to their folder, never by absolute path
 """
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from halluc.command import guard, module_main
 
-ENV = "HALLUC_VIEW"
-APP = Path(__file__).with_name("viewer_app.py")
+ENV = "HALLUC_VIEW"                   # the JSON config the app reads (files, images)
 VERDICT_COLOURS = {"supported": (22, 163, 74), "contradicted": (220, 38, 38), "unverifiable": (128, 128, 128)}
-
-
-def port_number(s: str) -> int:
-    """A TCP port, 1..65535 (``type=port_number``)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number (1..65535), got {s!r}") from None
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in 1..65535, got {v}")
-    return v
-
-
-port_number.__name__ = "port number"
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "view", help="browse corrected captions in a local Streamlit app",
-        description="Start a read-only Streamlit viewer of halluc JSONL files (DESIGN.md §1). Several files "
-                    "are shown side by side, joined by id. Images are read only from under --images, or by "
-                    "default from the input files' folders and (world records) the halluc world cache. "
-                    "Streamlit runs with settings of its own: headless (no browser opened; --open opens one), "
-                    "no usage statistics, no first-run e-mail prompt, so it also serves from a script or "
-                    "a service with no terminal.")
-    p.add_argument("files", nargs="+", type=Path, help="JSONL files (corrected.jsonl, captions.jsonl, ...)")
-    p.add_argument("--images", type=Path, help="the only folder images are read from; relative image paths and "
-                   "COCO image ids refer to it")
-    p.add_argument("--port", type=port_number, default=8501, help="port, 1..65535 (default %(default)s)")
-    p.add_argument("--address", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
-    b = p.add_mutually_exclusive_group()
-    b.add_argument("--open", action="store_true", help="open the viewer in a web browser once it serves")
-    b.add_argument("--headless", action="store_false", dest="open",
-                   help="do not open a browser (the default; kept for older scripts)")
-    p.set_defaults(func=run)
-    return p
 
 
 def config(files, images=None) -> str:
     """The JSON the app reads from ``$HALLUC_VIEW`` (a file given twice is listed once)."""
     return json.dumps({"files": list(dict.fromkeys(str(Path(f).resolve()) for f in files)),
                        "images": str(Path(images).resolve()) if images else None})
-
-
-def command(port: int, address: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
-    """The Streamlit command line: every setting that could stop or slow a start is given here, where it
-    overrides the user's and the project's ``.streamlit/config.toml``."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-            "--server.address", address, "--server.headless", str(not open_browser).lower(),
-            "--server.showEmailPrompt", "false", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
-
-
-def _run(args) -> int:
-    from halluc.paths import input_dir, input_file
-    for f in args.files:                      # a folder, FIFO, missing or unreadable file: one line, exit 2
-        input_file(f)
-    if args.images is not None:
-        input_dir(args.images, "--images")
-    try:
-        import streamlit  # noqa: F401
-    except ImportError:
-        print("error: halluc view needs streamlit (pip install streamlit)", file=sys.stderr)
-        return 2
-    env = {**os.environ, ENV: config(args.files, args.images)}
-    print(f"halluc view: http://{args.address}:{args.port}/  (Ctrl-C stops it)", file=sys.stderr)
-    proc = subprocess.Popen(command(args.port, args.address, args.open), env=env, stdin=subprocess.DEVNULL)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))     # a TERM to halluc view stops the server too
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:                                   # never leave the server behind
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-run = guard(_run)
 
 
 def labels(files) -> dict[str, str]:
@@ -155,12 +72,15 @@ def relative(path, folders) -> str:
 # ---------------------------------------------------------------- images
 
 def is_world_record(rec: dict) -> bool:
-    return str(rec.get("id", "")).startswith("world-")
+    """Is the record a plug-in domain's (the controlled world's: ids ``world-…``)?"""
+    from halluc.domains import plugin_for
+    return plugin_for(rec, rec.get("image")) is not None
 
 
-def world_root() -> Path:
-    from halluc.world.builtin import world_cache
-    return world_cache()
+def plugin_roots() -> list[Path]:
+    """Where plug-in domains keep their records' images (the world cache, for the builtin splits)."""
+    from halluc.domains import plugins
+    return [r for p in plugins() for r in p.image_roots()]
 
 
 def image_roots(files, images=None, world: bool = False) -> list[Path]:
@@ -168,14 +88,14 @@ def image_roots(files, images=None, world: bool = False) -> list[Path]:
     if images:
         return [Path(images).resolve()]
     roots = list(dict.fromkeys(Path(f).resolve().parent for f in files))
-    return roots + [world_root().resolve()] if world else roots
+    return roots + [r.resolve() for r in plugin_roots()] if world else roots
 
 
 def resolve_image(rec: dict, base: Path, roots: list[Path]) -> tuple[Path | None, str | None]:
     """(path, None) for an image under one of ``roots``; (None, why) otherwise. Relative paths are
     taken from ``base``; a record with only an integer ``image_id`` names a COCO val2014 file."""
-    from halluc.correct import _image_path
-    path = _image_path(rec, Path(base))           # an absolute image is kept, a relative one taken from base
+    from halluc.pipelines.inputs import image_path
+    path = image_path(rec, Path(base))           # an absolute image is kept, a relative one taken from base
     if path is None:
         return None, "the record names no image"
     img = rec.get("image")
@@ -332,12 +252,3 @@ def claim_rows(claims) -> list[dict]:
                      "claimed": "present" if claimed is True else str(claimed),
                      "verdict": str(c.get("verdict", "")), "evidence": "; ".join(ev)})
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m halluc.viewer FILE …`` (``halluc view`` once wired into halluc.cli)."""
-    return module_main(add_parser, argv, command="view")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

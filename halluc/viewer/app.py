@@ -1,7 +1,7 @@
-"""The Streamlit app behind ``halluc view`` (rules for files and images: halluc/viewer.py).
+"""The Streamlit page behind ``halluc view`` (rules for files and images: halluc/viewer/__init__.py).
 
 Started by ``halluc view``, which passes the files in ``$HALLUC_VIEW``; by hand:
-``streamlit run halluc/viewer_app.py -- corrected.jsonl [more.jsonl ...] [--images DIR]``.
+``streamlit run halluc/viewer/app.py -- corrected.jsonl [more.jsonl ...] [--images DIR]``.
 """
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ import streamlit as st
 from halluc import viewer as V
 
 VERDICTS = ("supported", "contradicted", "unverifiable")
-WORLD_COLS = {"CHAIR_s": "chair_s", "CHAIR_i": "chair_i", "Recall": "recall", "Partner": "partner_rate",
-              "AttrErr": "attribute_error", "RelErr": "relation_error", "CountErr": "count_error"}
 
 
 def settings() -> dict:
     if os.environ.get(V.ENV):
         return json.loads(os.environ[V.ENV])
-    ap = argparse.ArgumentParser(prog="viewer_app")
+    ap = argparse.ArgumentParser(prog="halluc/viewer/app.py")
     ap.add_argument("files", nargs="*")
     ap.add_argument("--images")
     a = ap.parse_args([x for x in sys.argv[1:] if x != "--"])
@@ -44,20 +42,24 @@ def load(path: str, mtime: float):
 
 @st.cache_data(show_spinner=False)
 def world_metrics(path: str, mtime: float) -> list[dict]:
-    """Controlled-world metrics of the text and the corrected text, scenes found as `halluc eval world` does."""
-    from halluc.cli import find_world
-    from halluc.world.metrics import score_world
-    items = [it for it in load(path, mtime)[0] if V.is_world_record(it.rec) and "image_id" in it.rec]
-    if not items:
+    """The metrics of the plug-in domain that claims the file's records (the world's), of the text and of
+    the corrected text, ground truth found as `halluc eval <plug-in>` finds it."""
+    from types import SimpleNamespace
+    from halluc.domains import plugin_for
+    from halluc.registry import names, resolve, title
+    items = [it for it in load(path, mtime)[0] if "image_id" in it.rec]
+    owners = {getattr(plugin_for(it.rec, it.rec.get("image")), "name", None) for it in items}
+    if not items or len(owners) != 1 or (name := owners.pop()) not in names("metric"):
         return []
-    scenes = find_world(items)
-    items = [it for it in items if str(it.rec["image_id"]) in scenes]
+    metric = resolve("metric", name)
+    truth = metric.ground_truth(SimpleNamespace(world=None), items)
+    items = [it for it in items if str(it.rec["image_id"]) in truth]
     out = []
     for which, get in (("before (text)", lambda it: it.text), ("after (corrected_text)", lambda it: it.rec.get("corrected_text"))):
         rows = [(it.id, it.rec["image_id"], get(it)) for it in items if isinstance(get(it), str)]
         if rows:
-            t = score_world(rows, scenes).totals
-            out.append({"text": which, "captions": len(rows), **{k: f"{t[v]:.1f}" for k, v in WORLD_COLS.items()}})
+            t = metric.score(SimpleNamespace(), rows, truth).totals
+            out.append({"text": which, "captions": len(rows), **{title(k): f"{t[k]:.1f}" for k in metric.columns}})
     return out
 
 
