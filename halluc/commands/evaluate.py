@@ -1,8 +1,10 @@
 """``halluc eval METRIC FILE``: score model outputs, a stage separate from inference.
 
-    halluc eval chair captions.jsonl [--variant singularize|lemma] [--gt builtin|TABLE|COCO_DIR] [--short]
-    halluc eval pope answers.jsonl --questions coco-random|FILE [--parser vcd|original|strict|vlmevalkit]
+    halluc eval chair captions.jsonl [--protocol chair|opera|halc] [--gt builtin|TABLE|COCO_DIR] [--short]
+    halluc eval pope answers.jsonl --questions coco-random|aokvqa-popular|gqa-adversarial|...|FILE [--parser vcd|...]
+    halluc eval pope answers_{split}.jsonl --questions gqa --split all      # the three splits, one table
     halluc eval world captions.jsonl [--world SPLIT_DIR]
+    halluc eval amber responses.json [--parser amber|...] [--spacy-model en_core_web_lg]
 
 One subcommand per registered metric (``halluc ls``); each writes results.json, scores.jsonl and run.json.
 """
@@ -30,7 +32,7 @@ def add_parser(subparsers):
 def _run(args) -> int:
     from halluc.pipelines.evaluate import format_table, run as evaluate
     s = evaluate(args)
-    print(format_table(s["title"], s["totals"], s["columns"]))
+    print(s["table"] if s.get("table") else format_table(s["title"], s["totals"], s["columns"]))
     print(f"wrote {s['out']}/results.json, scores.jsonl ({s['seconds']:.2f}s)")
     return 0
 

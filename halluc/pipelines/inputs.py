@@ -57,9 +57,14 @@ def _image_id(name: str):
 
 def load_items(args, errors: list[str]) -> Source:
     """The inputs in order; bad question lines are added to ``errors``."""
+    from halluc.registry import entry
     n_src = sum(x is not None and x is not False for x in (args.dataset, args.questions, args.coco_chair500 or None))
-    if n_src > 1 or (args.dataset and args.images):
+    with_images = bool(args.dataset) and entry("dataset", args.dataset).meta.get("needs_images", False)
+    if n_src > 1 or (args.dataset and args.images and not with_images):
         raise ValueError("give one input: --dataset, --questions, --coco-chair500 or --images alone")
+    if with_images and not args.images:
+        raise ValueError(f"--dataset {args.dataset} needs --images DIR (its images are not shipped: the folder "
+                         "holding them)")
     if (args.questions or args.coco_chair500) and not args.images:
         raise ValueError(f"{'--questions' if args.questions else '--coco-chair500'} needs --images DIR (where the images are)")
     if args.images is not None:
@@ -70,7 +75,7 @@ def load_items(args, errors: list[str]) -> Source:
         return Source(chair500_items(args.images, args.prompt or CAPTION_PROMPT), "chair500", "caption")
     if args.images and not args.dataset:
         return Source(folder_items(args.images, args.prompt or CAPTION_PROMPT), args.images.name or "images", "caption")
-    return dataset_items(args.dataset or DEFAULT_DATASET, args.prompt, errors)
+    return dataset_items(args.dataset or DEFAULT_DATASET, args.prompt, errors, args.images)
 
 
 def folder_items(folder: Path, prompt: str) -> list[Item]:
@@ -105,10 +110,12 @@ def question_items(path: Path, folder: Path, prompt: str | None, errors: list[st
     return out
 
 
-def dataset_items(name: str, prompt: str | None, errors: list[str]) -> Source:
-    """A registered dataset (the builtin world's splits are the plug-in's)."""
-    from halluc.registry import resolve
-    ds = resolve("dataset", name)(name)
+def dataset_items(name: str, prompt: str | None, errors: list[str], images: Path | None = None) -> Source:
+    """A registered dataset (the builtin world's splits are the plug-in's). A dataset whose images are
+    the user's (AMBER) is given the ``--images`` folder and names its images relative to it."""
+    from halluc.registry import entry, resolve
+    ds = resolve("dataset", name)(name, images) if entry("dataset", name).meta.get("needs_images") \
+        else resolve("dataset", name)(name)
     if ds["kind"] == "question":
         items = question_items(ds["questions"], ds["images"], prompt, errors)
         for it in items:

